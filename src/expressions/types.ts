@@ -1,0 +1,45 @@
+import type { Json, JsonObject } from '../errors.js';
+
+/**
+ * Why an expression or script failed. `code` is stable:
+ * - `script_error`     the user's code threw (message and line from the thrown error)
+ * - `script_timeout`   the CPU time limit was hit (infinite loop)
+ * - `script_memory`    the memory limit was hit
+ * - `script_result`    the result cannot be turned into JSON (functions, cycles, …)
+ * - `syntax_error`     the source does not parse
+ */
+export class ExpressionError extends Error {
+  readonly code: string;
+  readonly line?: number;
+  constructor(code: string, message: string, line?: number) {
+    super(message);
+    this.name = 'ExpressionError';
+    this.code = code;
+    if (line !== undefined) this.line = line;
+  }
+}
+
+export interface ScriptResult {
+  /**
+   * Variables the script assigned at top level (`total = price * qty`), with
+   * their final values, JSON-normalised. `let`/`const`/`var` names and
+   * function-local names are not included. An assigned `undefined` is reported
+   * as `null`.
+   */
+  assigned: JsonObject;
+}
+
+/**
+ * Evaluates user code. Synchronous on purpose: the engine is a pure,
+ * synchronous function and calls this while advancing tokens. Implementations
+ * must not let one evaluation observe globals, prototype changes or variables
+ * of another. Every method throws ExpressionError on failure and nothing else.
+ */
+export interface Evaluator {
+  /** A JS expression over the variables, coerced to boolean (`amount > 1000`). */
+  condition(expression: string, variables: JsonObject): boolean;
+  /** A JS expression over the variables; the result must be JSON. */
+  expression(expression: string, variables: JsonObject): Json;
+  /** A script task body. Reads the variables, returns what it assigned at top level. */
+  script(source: string, variables: JsonObject): ScriptResult;
+}
