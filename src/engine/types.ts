@@ -23,6 +23,12 @@ export interface EngineContext {
   now(): Date;
   newId(): string;
   evaluator: Evaluator;
+  /**
+   * Upper bound on element executions within one startInstance/applyEvent call
+   * (default 10,000). A model that loops without a wait state hits it and gets a
+   * `step_limit` incident instead of spinning the worker forever.
+   */
+  maxElementExecutions?: number;
 }
 
 /** What a token is doing while it waits. */
@@ -47,6 +53,14 @@ export interface Token {
   wait?: Wait;
   /** the sequence flow the token arrived by, when it matters (joins) */
   arrivedVia?: string;
+  /**
+   * Set when the element's own work is done and only its leaving remains
+   * (spiffworkflow postScript, outgoing-flow selection): a ready token with
+   * `resumeAt: 'leave'` continues with leaving instead of executing its element
+   * again. On a token in state 'incident' it tells a retry to re-run only the
+   * leaving step; without it a retry re-executes the element.
+   */
+  resumeAt?: 'leave';
 }
 
 /** A live variable scope: the process instance itself or an embedded subprocess run. */
@@ -141,6 +155,8 @@ export type Effect =
   | { type: 'serviceJobCreated'; job: ServiceJobSpec }
   | { type: 'serviceJobCancelled'; jobId: string }
   | { type: 'incidentOpened'; incident: Incident }
+  /** an open incident went away because its token was cancelled (terminate end event, cancel) */
+  | { type: 'incidentResolved'; incidentId: string; reason: 'cancelled' }
   | { type: 'history'; entry: HistoryEntry };
 
 export interface StepResult {

@@ -1,0 +1,10 @@
+/**
+ * The list of migrations, in order. A static list (not a folder scan) so it
+ * works the same from TypeScript sources, a bundle or a container image.
+ */
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.js';
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};

@@ -1,0 +1,84 @@
+/**
+ * The one place where errors become HTTP answers: `{ code, message, details? }`.
+ * Codes are stable; 5xx bodies never carry internals (those go to the log).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { BatonError } from '../errors.js';
+
+const STATUS: Record<string, number> = {
+  invalid_request: 400,
+  invalid_model: 400,
+  invalid_json: 400,
+  invalid_cursor: 400,
+  invalid_variables: 400,
+  process_not_found: 404,
+  definition_not_found: 404,
+  instance_not_found: 404,
+  task_not_found: 404,
+  external_task_not_found: 404,
+  route_not_found: 404,
+  task_not_open: 409,
+  instance_ended: 409,
+  external_task_not_locked: 409,
+  external_task_locked_by_other: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+};
+
+export function statusOf(code: string): number {
+  return STATUS[code] ?? 500;
+}
+
+/** Fastify's own client-error codes, mapped to ours. */
+function fromFastify(err: FastifyError): { status: number; code: string; message: string; details?: unknown } | null {
+  if (err.validation) {
+    return {
+      status: 400,
+      code: 'invalid_request',
+      message: err.message,
+      details: err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid', params: v.params })),
+    };
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'invalid_json', message: err.message };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+      return { status: 413, code: 'payload_too_large', message: err.message };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 415, code: 'unsupported_media_type', message: err.message };
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, code: 'invalid_request', message: err.message };
+  }
+  return null;
+}
+
+export function errorHandler(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const err: unknown = error;
+  if (err instanceof BatonError) {
+    const status = statusOf(err.code);
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+      void reply.status(500).send({ code: 'internal_error', message: 'internal error' });
+      return;
+    }
+    void reply.status(status).send({ code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) });
+    return;
+  }
+  const mapped = fromFastify(error);
+  if (mapped) {
+    void reply.status(mapped.status).send({
+      code: mapped.code,
+      message: mapped.message,
+      ...(mapped.details !== undefined ? { details: mapped.details } : {}),
+    });
+    return;
+  }
+  req.log.error({ err }, 'request failed');
+  void reply.status(500).send({ code: 'internal_error', message: 'internal error' });
+}

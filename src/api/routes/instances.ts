@@ -1,0 +1,129 @@
+import type { FastifyInstance } from 'fastify';
+import { BatonError, type JsonObject } from '../../errors.js';
+import { listHistory } from '../../store/history.js';
+import { getInstance, listInstances } from '../../store/instances.js';
+import { type AppDeps, errorSchema, listQuery, requireUuid } from '../app.js';
+import { decodeCursor, historyView, instanceView, page } from '../views.js';
+
+const STATUSES = ['running', 'waiting', 'completed', 'terminated', 'error', 'suspended'];
+
+const startBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['processKey'],
+  properties: {
+    processKey: { type: 'string', minLength: 1, maxLength: 255 },
+    version: { type: 'integer', minimum: 1 },
+    variables: { type: 'object' },
+    businessKey: { type: ['string', 'null'], maxLength: 255 },
+    waitMs: { type: 'integer', minimum: 0, maximum: 60000 },
+  },
+} as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;
+
+export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  app.post<{ Body: { processKey: string; version?: number; variables?: JsonObject; businessKey?: string | null; waitMs?: number } }>(
+    '/process-instances',
+    { schema: { summary: 'Start a process instance', body: startBody, response: { 400: errorSchema, 404: errorSchema } } },
+    async (req, reply) => {
+      const { processKey, version, variables, businessKey, waitMs } = req.body;
+      const started = await deps.commands.startInstance({
+        processKey,
+        ...(version !== undefined ? { version } : {}),
+        ...(variables !== undefined ? { variables } : {}),
+        businessKey: businessKey ?? null,
+      });
+      const row = waitMs ? await deps.commands.waitForInstance(started.instance.id, started.inboxId, waitMs) : started.instance;
+      return reply.status(201).send(instanceView(row));
+    },
+  );
+
+  app.get<{ Querystring: { processKey?: string; status?: string; businessKey?: string; limit: number; cursor?: string } }>(
+    '/process-instances',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            processKey: { type: 'string', maxLength: 255 },
+            status: { type: 'string', enum: STATUSES },
+            businessKey: { type: 'string', maxLength: 255 },
+            ...listQuery,
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const afterId = decodeCursor(q.cursor);
+      const rows = await listInstances(deps.db, {
+        ...(q.processKey !== undefined ? { processKey: q.processKey } : {}),
+        ...(q.status !== undefined ? { status: q.status } : {}),
+        ...(q.businessKey !== undefined ? { businessKey: q.businessKey } : {}),
+        ...(afterId !== undefined ? { afterId } : {}),
+        limit: q.limit + 1,
+      });
+      return page(rows, q.limit, instanceView, (r) => r.id);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/process-instances/:id', { schema: { params: idParams } }, async (req) => {
+    const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+    const row = await getInstance(deps.db, id);
+    if (!row) throw new BatonError('instance_not_found', `process instance ${id} not found`);
+    return instanceView(row);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { limit: number; cursor?: string } }>(
+    '/process-instances/:id/history',
+    {
+      schema: {
+        params: idParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { ...listQuery, limit: { ...listQuery.limit, default: 500, maximum: 5000 } } },
+      },
+    },
+    async (req) => {
+      const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+      const row = await getInstance(deps.db, id);
+      if (!row) throw new BatonError('instance_not_found', `process instance ${id} not found`);
+      const after = decodeCursor(req.query.cursor);
+      if (after !== undefined && !/^\d+$/.test(after)) throw new BatonError('invalid_cursor', 'cursor is not one this API gave out');
+      const rows = await listHistory(deps.db, id, after === undefined ? undefined : Number(after), req.query.limit + 1);
+      return page(rows, req.query.limit, historyView, (r) => r.id);
+    },
+  );
+
+  for (const action of ['cancel', 'suspend', 'resume'] as const) {
+    app.post<{ Params: { id: string }; Body: { reason?: string; waitMs?: number } | undefined }>(
+      `/process-instances/:id/${action}`,
+      {
+        schema: {
+          params: idParams,
+          body: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            properties: { reason: { type: 'string', maxLength: 1000 }, waitMs: { type: 'integer', minimum: 0, maximum: 60000 } },
+          },
+          response: { 404: errorSchema, 409: errorSchema },
+        },
+      },
+      async (req, reply) => {
+        const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+        const body = req.body ?? {};
+        const accepted =
+          action === 'cancel'
+            ? await deps.commands.cancelInstance(id, body.reason)
+            : action === 'suspend'
+              ? await deps.commands.suspendInstance(id)
+              : await deps.commands.resumeInstance(id);
+        if (body.waitMs) {
+          return reply.status(200).send(instanceView(await deps.commands.waitForInstance(id, accepted.inboxId, body.waitMs)));
+        }
+        const row = await getInstance(deps.db, id);
+        return reply.status(202).send(instanceView(row!));
+      },
+    );
+  }
+}

@@ -1,0 +1,102 @@
+/** Rows → the JSON shapes of the REST contract. */
+import { activeElementIds, processVariables } from '../engine/index.js';
+import { BatonError } from '../errors.js';
+import type { HistoryRow, HumanTaskRow, IncidentRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+export function definitionView(d: ProcessDefinitionRow) {
+  return { id: d.id, key: d.key, version: d.version, name: d.name, deploymentId: d.deployment_id, resourceName: d.resource_name, createdAt: iso(d.created_at) };
+}
+
+export function instanceView(r: ProcessInstanceRow) {
+  const notStarted = r.state.rootScopeId === '';
+  return {
+    id: r.id,
+    processKey: r.process_key,
+    version: r.version,
+    businessKey: r.business_key,
+    status: r.status,
+    variables: notStarted ? {} : processVariables(r.state),
+    activeElements: notStarted ? [] : activeElementIds(r.state),
+    incidents: r.state.incidents.map((i) => ({
+      id: i.id,
+      code: i.code,
+      message: i.message,
+      elementId: i.elementId,
+      ...(i.line !== undefined ? { line: i.line } : {}),
+      createdAt: i.createdAt,
+    })),
+    parentInstanceId: r.parent_instance_id,
+    startedAt: iso(r.started_at),
+    endedAt: iso(r.ended_at),
+  };
+}
+
+export function taskView(t: HumanTaskRow) {
+  return {
+    id: t.id,
+    processInstanceId: t.instance_id,
+    processKey: t.process_key,
+    elementId: t.element_id,
+    name: t.name,
+    kind: t.kind,
+    lane: t.lane,
+    candidateGroups: t.candidate_groups,
+    candidateUsers: t.candidate_users,
+    assignee: t.assignee,
+    formKey: t.form_key,
+    properties: t.properties,
+    state: t.state,
+    createdAt: iso(t.created_at),
+    endedAt: iso(t.ended_at),
+  };
+}
+
+export function historyView(h: HistoryRow) {
+  return {
+    id: h.id,
+    at: iso(h.at),
+    event: h.event,
+    elementId: h.element_id,
+    elementType: h.element_type,
+    tokenId: h.token_id,
+    scopeId: h.scope_id,
+    ...(h.data !== null ? { data: h.data } : {}),
+  };
+}
+
+export function incidentView(i: IncidentRow) {
+  return {
+    id: i.id,
+    processInstanceId: i.instance_id,
+    processKey: i.process_key,
+    elementId: i.element_id,
+    tokenId: i.token_id,
+    code: i.code,
+    message: i.message,
+    line: i.line,
+    createdAt: iso(i.created_at),
+    resolvedAt: iso(i.resolved_at),
+  };
+}
+
+/** Cursors are opaque to clients: base64url of the last id of the page. */
+export function encodeCursor(lastId: string | number): string {
+  return Buffer.from(String(lastId)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const raw = Buffer.from(cursor, 'base64url').toString();
+  if (raw.length === 0 || raw.length > 100 || !/^[0-9a-f-]+$/i.test(raw)) {
+    throw new BatonError('invalid_cursor', 'cursor is not one this API gave out');
+  }
+  return raw;
+}
+
+export function page<T, V>(rows: T[], limit: number, view: (r: T) => V, idOf: (r: T) => string | number) {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items: items.map(view), nextCursor: rows.length > limit && last !== undefined ? encodeCursor(idOf(last)) : null };
+}

@@ -1,0 +1,192 @@
+/**
+ * The composition root: builds the roles a process runs from a Config.
+ *
+ *   api        Fastify on HOST:PORT
+ *   step       step worker: consumes the `step` queue, advances instances
+ *   service    service worker: runs built-in connectors
+ *   scheduler  sweeps stranded inbox rows (timers and messages come later)
+ *
+ * Embedded mode runs all four in one process over PGlite and the in-process
+ * queue; distributed mode runs any subset over Postgres and BullMQ. Every role
+ * that is not the API serves /health and /ready on HEALTH_PORT for probes.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { pino, type Logger } from 'pino';
+import { sql } from 'kysely';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { buildApp } from './api/app.js';
+import { builtinConnectors } from './connectors/index.js';
+import { createEvaluator } from './expressions/index.js';
+import { createBullTransport, createMemoryTransport, STEP_QUEUE, type Consumer, type StepDoorbell, type Transport } from './queue/index.js';
+import { createCommands, type Commands } from './runtime/commands.js';
+import { createDefinitionCache } from './runtime/definitions.js';
+import { startScheduler, type Scheduler } from './runtime/scheduler.js';
+import { startServiceWorker, type ServiceWorker } from './runtime/service-worker.js';
+import { createStepRunner } from './runtime/step.js';
+import { migrateToLatest, openPglite, openPostgres, type OpenedDb } from './store/db.js';
+
+export type Role = 'api' | 'step' | 'service' | 'scheduler';
+export const ALL_ROLES: Role[] = ['api', 'step', 'service', 'scheduler'];
+
+export interface BootOptions {
+  logger?: Logger;
+  /** tests: isolate tables in a Postgres schema */
+  schema?: string;
+  /** tests: run PGlite in memory instead of in dataDir */
+  inMemory?: boolean;
+  /** listen on this port instead of config.port (0 = any free port) */
+  port?: number;
+  /** serve /health on HEALTH_PORT for non-API roles (default: when the api role is absent) */
+  healthServer?: boolean;
+}
+
+export interface Baton {
+  config: Readonly<Config>;
+  logger: Logger;
+  db: OpenedDb['db'];
+  transport: Transport;
+  commands: Commands;
+  app: FastifyInstance | null;
+  /** base URL of the API when it listens */
+  url: string | null;
+  scheduler: Scheduler | null;
+  close(): Promise<void>;
+}
+
+export const EXAMPLE_FILE = new URL('./examples/order-approval.bpmn', import.meta.url);
+
+export async function startBaton(config: Readonly<Config>, roles: Role[], opts: BootOptions = {}): Promise<Baton> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { roles: roles.join(',') } });
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    // Reverse order of start: stop taking work, finish what is in flight, then
+    // close the transport and the database the work needed.
+    for (const c of closers.reverse().splice(0)) {
+      await c().catch((err: unknown) => logger.error({ err }, 'error during shutdown'));
+    }
+  };
+  try {
+    const opened =
+      config.mode === 'distributed'
+        ? await openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: config.stepConcurrency + config.serviceConcurrency + 4 })
+        : await openPglite(opts.inMemory ? null : `${config.dataDir}/pgdata`);
+    closers.push(() => opened.close());
+    const db = opened.db;
+    if (config.migrateOnStart) {
+      const ran = await migrateToLatest(db);
+      if (ran.length > 0) logger.info({ migrations: ran }, 'migrated');
+    }
+
+    const onError = (err: Error) => logger.warn({ err }, 'queue connection error');
+    const transport =
+      config.mode === 'distributed'
+        ? createBullTransport({ url: config.redisUrl!, prefix: config.queuePrefix, onError })
+        : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
+    closers.push(() => transport.close());
+    const commands = createCommands({ db, transport, logger });
+
+    let scheduler: Scheduler | null = null;
+    if (roles.includes('scheduler')) {
+      scheduler = startScheduler({ db, transport, logger, sweepAfterMs: config.sweepAfterMs, sweepIntervalMs: config.sweepIntervalMs });
+      closers.push(() => scheduler!.close());
+    }
+
+    if (roles.includes('step')) {
+      const evaluator = createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
+      closers.push(async () => evaluator.close());
+      const runner = createStepRunner({ db, transport, logger, evaluator, definitions: createDefinitionCache() });
+      const consumer: Consumer = transport.consume<StepDoorbell>(
+        STEP_QUEUE,
+        async ({ instanceId }) => {
+          await runner.run(instanceId);
+        },
+        { concurrency: config.stepConcurrency },
+      );
+      closers.push(() => consumer.close());
+    }
+
+    if (roles.includes('service')) {
+      const sw: ServiceWorker = startServiceWorker({ db, transport, logger, connectors: builtinConnectors(), concurrency: config.serviceConcurrency });
+      closers.push(() => sw.close());
+    }
+
+    let app: FastifyInstance | null = null;
+    let url: string | null = null;
+    if (roles.includes('api')) {
+      app = await buildApp({ db, transport, commands, logger });
+      closers.push(() => app!.close());
+      if (config.deployExamples) {
+        const content = readFileSync(EXAMPLE_FILE, 'utf8');
+        const out = await commands.deploy([{ name: 'order-approval.bpmn', content }], 'examples');
+        logger.info({ processes: out.processes }, 'example model deployed');
+      }
+      const address = await app.listen({ port: opts.port ?? config.port, host: config.host });
+      url = address.replace('[::1]', '127.0.0.1');
+      logger.info({ url }, 'api listening');
+    } else if (opts.healthServer ?? true) {
+      const server = await healthServer(config, db, transport, opts.port ?? config.healthPort);
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    }
+
+    let closing: Promise<void> | null = null;
+    return {
+      config,
+      logger,
+      db,
+      transport,
+      commands,
+      app,
+      url,
+      scheduler,
+      close() {
+        closing ??= closeAll();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** /health (process up) and /ready (database and queue reachable) for worker roles. */
+async function healthServer(config: Readonly<Config>, db: OpenedDb['db'], transport: Transport, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.url === '/health') return send(200, { status: 'ok' });
+    if (req.url === '/ready') {
+      void Promise.all([sql`select 1`.execute(db), transport.ping()]).then(
+        () => send(200, { status: 'ready' }),
+        () => send(503, { status: 'not_ready' }),
+      );
+      return;
+    }
+    send(404, { code: 'route_not_found', message: 'not found' });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.host, () => resolve());
+  });
+  return server;
+}
+
+/** Entry-point glue: start, and close gracefully on SIGTERM/SIGINT. */
+export async function runMain(config: Readonly<Config>, roles: Role[]): Promise<void> {
+  const baton = await startBaton(config, roles);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    baton.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    void baton.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

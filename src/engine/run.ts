@@ -1,0 +1,481 @@
+/**
+ * One engine call in progress: the working copy of the instance state, the
+ * effects produced so far, and the token machinery every behaviour uses
+ * (moving along flows, variables, incidents, scopes, cancellation).
+ *
+ * A Run mutates its own deep copy of the state; the caller's state object is
+ * never touched, which keeps startInstance/applyEvent pure.
+ */
+import { BatonError, type Json, type JsonObject } from '../errors.js';
+import type { ElementType, GraphElement, ProcessGraph } from '../bpmn/types.js';
+import type {
+  Effect,
+  EngineContext,
+  HistoryEntry,
+  InstanceState,
+  ScopeInstance,
+  StepResult,
+  Token,
+  Wait,
+} from './types.js';
+
+export const DEFAULT_MAX_ELEMENT_EXECUTIONS = 10_000;
+
+/** What a behaviour of one element type does when a token executes it. */
+export type Behaviour<T extends GraphElement = GraphElement> = (run: Run, token: Token, element: T) => void;
+export type BehaviourTable = { [K in ElementType]: Behaviour<Extract<GraphElement, { type: K }>> };
+
+/** A failure of user code, as thrown by the Evaluator (ExpressionError) or anything else. */
+export interface UserCodeFailure {
+  code: string | null;
+  message: string;
+  line?: number;
+}
+
+export function describeFailure(err: unknown): UserCodeFailure {
+  if (err !== null && typeof err === 'object') {
+    const e = err as { code?: unknown; message?: unknown; line?: unknown };
+    const failure: UserCodeFailure = {
+      code: typeof e.code === 'string' ? e.code : null,
+      message: typeof e.message === 'string' ? e.message : String(err),
+    };
+    if (typeof e.line === 'number') failure.line = e.line;
+    return failure;
+  }
+  return { code: null, message: String(err) };
+}
+
+export class Run {
+  readonly state: InstanceState;
+  readonly effects: Effect[] = [];
+  /** ready tokens waiting for their turn, FIFO */
+  private readonly queue: string[] = [];
+  private executions = 0;
+  private readonly maxExecutions: number;
+  ended = false;
+
+  constructor(
+    readonly graph: ProcessGraph,
+    state: InstanceState,
+    readonly ctx: EngineContext,
+    private readonly behaviours: BehaviourTable,
+  ) {
+    this.state = state;
+    this.maxExecutions = ctx.maxElementExecutions ?? DEFAULT_MAX_ELEMENT_EXECUTIONS;
+  }
+
+  // ---- lookups ---------------------------------------------------------------
+
+  element(id: string): GraphElement {
+    const el = this.graph.elements[id];
+    // Only reachable when a stored state does not belong to this graph.
+    if (!el) throw new BatonError('engine_state_mismatch', `element '${id}' is not in process '${this.graph.key}'`);
+    return el;
+  }
+
+  scope(id: string): ScopeInstance {
+    const s = this.state.scopes[id];
+    if (!s) throw new BatonError('engine_state_mismatch', `scope '${id}' does not exist`);
+    return s;
+  }
+
+  tokensInScope(scopeId: string): Token[] {
+    return Object.values(this.state.tokens).filter((t) => t.scopeId === scopeId);
+  }
+
+  findWaitingToken(match: (wait: Wait) => boolean): Token | undefined {
+    return Object.values(this.state.tokens).find((t) => t.state === 'waiting' && t.wait !== undefined && match(t.wait));
+  }
+
+  // ---- effects ---------------------------------------------------------------
+
+  emit(effect: Effect): void {
+    this.effects.push(effect);
+  }
+
+  history(
+    event: string,
+    fields: { elementId?: string | null; elementType?: string | null; tokenId?: string | null; scopeId?: string | null; data?: Json },
+  ): void {
+    const entry: HistoryEntry = {
+      at: this.ctx.now().toISOString(),
+      event,
+      elementId: fields.elementId ?? null,
+      elementType: fields.elementType ?? null,
+      tokenId: fields.tokenId ?? null,
+      scopeId: fields.scopeId ?? null,
+    };
+    if (fields.data !== undefined) entry.data = fields.data;
+    this.emit({ type: 'history', entry });
+  }
+
+  private elementHistory(event: string, token: Token, element: GraphElement, data?: Json): void {
+    this.history(event, {
+      elementId: element.id,
+      elementType: element.type,
+      tokenId: token.id,
+      scopeId: token.scopeId,
+      ...(data !== undefined ? { data } : {}),
+    });
+  }
+
+  // ---- variables -------------------------------------------------------------
+
+  /**
+   * The variables a token sees: its scope's variables over those of every
+   * enclosing scope. A deep copy, so user code can never alias live state.
+   */
+  visibleVariables(scopeId: string): JsonObject {
+    const chain: ScopeInstance[] = [];
+    for (let s: ScopeInstance | undefined = this.state.scopes[scopeId]; s; ) {
+      chain.unshift(s);
+      s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
+    }
+    const visible: JsonObject = {};
+    for (const s of chain) Object.assign(visible, s.variables);
+    return structuredClone(visible);
+  }
+
+  /**
+   * Writes variables as seen from `scopeId`: a name that already exists in
+   * that scope or an enclosing one is updated where it lives; a new name is
+   * created in `scopeId` itself (the innermost scope of the writing token).
+   */
+  writeVariables(scopeId: string, variables: JsonObject): void {
+    for (const [name, value] of Object.entries(variables)) {
+      let target = this.scope(scopeId);
+      for (let s: ScopeInstance | undefined = target; s; ) {
+        if (Object.hasOwn(s.variables, name)) {
+          target = s;
+          break;
+        }
+        s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
+      }
+      target.variables[name] = value;
+    }
+  }
+
+  /**
+   * Runs a script (script task body, spiffworkflow pre/post script) for a
+   * token. Returns false after opening an incident when it fails.
+   */
+  runScript(token: Token, source: string, resumeAtLeave = false): boolean {
+    let assigned: JsonObject;
+    try {
+      assigned = this.ctx.evaluator.script(source, this.visibleVariables(token.scopeId)).assigned;
+    } catch (err) {
+      const f = describeFailure(err);
+      this.incident(token, f.code ?? 'script_error', f.message, f.line, resumeAtLeave);
+      return false;
+    }
+    this.writeVariables(token.scopeId, assigned);
+    return true;
+  }
+
+  // ---- tokens ----------------------------------------------------------------
+
+  newToken(elementId: string, scopeId: string, arrivedVia?: string): Token {
+    const token: Token = { id: this.ctx.newId(), elementId, scopeId, state: 'ready' };
+    if (arrivedVia !== undefined) token.arrivedVia = arrivedVia;
+    this.state.tokens[token.id] = token;
+    this.queue.push(token.id);
+    return token;
+  }
+
+  /** Makes a waiting token continue by leaving its element (task completed, subprocess finished). */
+  resumeToLeave(token: Token): void {
+    token.state = 'ready';
+    delete token.wait;
+    token.resumeAt = 'leave';
+    this.queue.push(token.id);
+  }
+
+  wait(token: Token, wait: Wait): void {
+    token.state = 'waiting';
+    token.wait = wait;
+    delete token.resumeAt;
+  }
+
+  incident(token: Token, code: string, message: string, line?: number, resumeAtLeave = false): void {
+    token.state = 'incident';
+    delete token.wait;
+    if (resumeAtLeave) token.resumeAt = 'leave';
+    else delete token.resumeAt;
+    const incident = {
+      id: this.ctx.newId(),
+      code,
+      message,
+      elementId: token.elementId,
+      tokenId: token.id,
+      ...(line !== undefined ? { line } : {}),
+      createdAt: this.ctx.now().toISOString(),
+    };
+    this.state.incidents.push(incident);
+    this.emit({ type: 'incidentOpened', incident });
+    const data: JsonObject = { incidentId: incident.id, code, message };
+    if (line !== undefined) data['line'] = line;
+    this.history('incident', {
+      elementId: token.elementId,
+      elementType: this.graph.elements[token.elementId]?.type ?? null,
+      tokenId: token.id,
+      scopeId: token.scopeId,
+      data,
+    });
+  }
+
+  // ---- the advance loop ------------------------------------------------------
+
+  /**
+   * Runs ready tokens until every token waits, joins or has an incident, or the
+   * instance ends. Tokens are taken FIFO; the current token keeps running until
+   * it stops (like a Camunda execution running to its next wait state), and
+   * tokens forked on the way are queued behind the ones already ready.
+   */
+  advance(): void {
+    for (let id = this.queue.shift(); id !== undefined && !this.ended; id = this.queue.shift()) {
+      for (let token = this.state.tokens[id]; token && token.state === 'ready' && !this.ended; token = this.state.tokens[id]) {
+        if (token.resumeAt === 'leave') this.complete(token, this.element(token.elementId));
+        else this.execute(token);
+      }
+    }
+  }
+
+  /** Executes the token's element: history, spiff preScript, then the element type's behaviour. */
+  execute(token: Token): void {
+    const element = this.element(token.elementId);
+    if (++this.executions > this.maxExecutions) {
+      this.incident(
+        token,
+        'step_limit',
+        `more than ${this.maxExecutions} element executions in one step: the model loops without reaching a wait state`,
+      );
+      return;
+    }
+    this.elementHistory('element_started', token, element);
+    if ('preScript' in element && element.preScript !== null && !this.runScript(token, element.preScript)) return;
+    const behaviour = this.behaviours[element.type] as Behaviour;
+    behaviour(this, token, element);
+  }
+
+  /**
+   * Completes an activity or event and leaves it: spiff postScript, then the
+   * outgoing flows are chosen (unconditional flows all; conditional ones whose
+   * condition holds; the default flow only when no condition held). No
+   * outgoing flow at all is an implicit end of the token (as in Camunda).
+   */
+  complete(token: Token, element: GraphElement): void {
+    token.resumeAt = 'leave';
+    if ('postScript' in element && element.postScript !== null && !this.runScript(token, element.postScript, true)) return;
+
+    const taken: string[] = [];
+    let conditionHeld = false;
+    const defaultFlow = 'defaultFlow' in element ? element.defaultFlow : null;
+    for (const flowId of element.outgoing) {
+      if (flowId === defaultFlow) continue;
+      const flow = this.graph.flows[flowId];
+      if (!flow) continue;
+      if (flow.condition === null) {
+        taken.push(flowId);
+        continue;
+      }
+      const result = this.evaluateCondition(token, flowId, flow.condition, true);
+      if (result === null) return;
+      if (result) {
+        taken.push(flowId);
+        conditionHeld = true;
+      }
+    }
+    if (!conditionHeld && defaultFlow !== null) taken.push(defaultFlow);
+    if (element.outgoing.length > 0 && taken.length === 0) {
+      this.incident(
+        token,
+        'no_matching_flow',
+        `no outgoing sequence flow of '${element.id}' could be taken: no condition holds and there is no default flow`,
+        undefined,
+        true,
+      );
+      return;
+    }
+    this.leaveVia(token, element, taken);
+  }
+
+  /**
+   * Evaluates a flow condition for a token. Returns null after opening a
+   * `condition_error` incident when the expression fails.
+   */
+  evaluateCondition(token: Token, flowId: string, condition: string, resumeAtLeave = false): boolean | null {
+    try {
+      return this.ctx.evaluator.condition(condition, this.visibleVariables(token.scopeId));
+    } catch (err) {
+      const f = describeFailure(err);
+      this.incident(token, 'condition_error', `condition of sequence flow '${flowId}' failed: ${f.message}`, f.line, resumeAtLeave);
+      return null;
+    }
+  }
+
+  /**
+   * Leaves `element` by the given flows: the token moves along the first one,
+   * a new token is created for each further one. With no flows the token is
+   * consumed (end event, implicit end).
+   */
+  leaveVia(token: Token, element: GraphElement, flowIds: readonly string[]): void {
+    this.elementHistory('element_completed', token, element);
+    delete token.resumeAt;
+    if (flowIds.length === 0) {
+      this.consume(token);
+      return;
+    }
+    const scopeId = token.scopeId;
+    flowIds.forEach((flowId, i) => {
+      const flow = this.graph.flows[flowId];
+      if (!flow) throw new BatonError('engine_state_mismatch', `sequence flow '${flowId}' is not in process '${this.graph.key}'`);
+      let moving: Token;
+      if (i === 0) {
+        moving = token;
+        moving.elementId = flow.targetId;
+        moving.arrivedVia = flowId;
+        moving.state = 'ready';
+      } else {
+        moving = this.newToken(flow.targetId, scopeId, flowId);
+      }
+      this.history('flow_taken', {
+        elementId: flowId,
+        elementType: 'sequenceFlow',
+        tokenId: moving.id,
+        scopeId,
+        data: { sourceId: flow.sourceId, targetId: flow.targetId },
+      });
+    });
+  }
+
+  /** Records the element as completed and removes the token, without looking at its scope. */
+  removeCompleted(token: Token, element: GraphElement): void {
+    this.elementHistory('element_completed', token, element);
+    delete this.state.tokens[token.id];
+  }
+
+  /** Removes a token that reached its end; completes its scope when it was the last one there. */
+  consume(token: Token): void {
+    delete this.state.tokens[token.id];
+    if (this.tokensInScope(token.scopeId).length === 0) this.completeScope(token.scopeId);
+  }
+
+  // ---- scopes ----------------------------------------------------------------
+
+  /** Creates the child scope of an embedded subprocess and starts a token at its none start event. */
+  enterScope(token: Token, scopeElementId: string): void {
+    const graphScope = this.graph.scopes[scopeElementId];
+    if (!graphScope) throw new BatonError('engine_state_mismatch', `scope '${scopeElementId}' is not in process '${this.graph.key}'`);
+    const scopeId = this.ctx.newId();
+    this.state.scopes[scopeId] = {
+      id: scopeId,
+      elementId: scopeElementId,
+      parentScopeId: token.scopeId,
+      parentTokenId: token.id,
+      variables: {},
+    };
+    this.wait(token, { kind: 'subprocess', scopeId });
+    this.newToken(graphScope.noneStartEventId, scopeId);
+  }
+
+  /**
+   * A scope without tokens is done. The root scope ends the instance; a
+   * subprocess scope merges its local variables into its parent scope
+   * (SpiffArena: what an embedded subprocess produced is visible after it),
+   * disappears, and its waiting parent token leaves the subprocess element.
+   */
+  completeScope(scopeId: string): void {
+    const scope = this.scope(scopeId);
+    if (scope.parentScopeId === null) {
+      this.endInstance('completed', 'instance_completed');
+      return;
+    }
+    Object.assign(this.scope(scope.parentScopeId).variables, scope.variables);
+    delete this.state.scopes[scopeId];
+    const parentToken = scope.parentTokenId !== null ? this.state.tokens[scope.parentTokenId] : undefined;
+    if (parentToken) this.resumeToLeave(parentToken);
+  }
+
+  /**
+   * Terminate end event reached in `scopeId` (the token has been consumed):
+   * every other token in the scope and in nested scopes is cancelled. A
+   * subprocess then completes normally (Camunda 7); the root scope ends the
+   * instance as terminated.
+   */
+  terminateScope(scopeId: string, byElementId: string): void {
+    this.cancelScopeContent(scopeId);
+    const scope = this.scope(scopeId);
+    if (scope.parentScopeId === null) {
+      this.endInstance('terminated', 'instance_terminated', { reason: 'terminate end event', elementId: byElementId });
+    } else {
+      this.completeScope(scopeId);
+    }
+  }
+
+  /** `cancel` event: everything is cancelled and the instance ends as terminated. */
+  cancelInstance(reason: string | undefined): void {
+    this.cancelScopeContent(this.state.rootScopeId);
+    this.endInstance('terminated', 'instance_terminated', { reason: reason ?? 'cancelled' });
+  }
+
+  private cancelScopeContent(scopeId: string): void {
+    for (const t of this.tokensInScope(scopeId)) this.cancelToken(t);
+  }
+
+  /**
+   * Cancels one token and whatever hangs off it: the child scope it waits for
+   * (depth first), its open human task or service job, its open incidents.
+   * Boundary events will interrupt activities through this same path.
+   */
+  cancelToken(token: Token): void {
+    const wait = token.wait;
+    if (wait?.kind === 'subprocess') {
+      this.cancelScopeContent(wait.scopeId);
+      delete this.state.scopes[wait.scopeId];
+    } else if (wait?.kind === 'humanTask') {
+      this.emit({ type: 'humanTaskClosed', taskId: wait.taskId, state: 'cancelled' });
+    } else if (wait?.kind === 'serviceJob') {
+      this.emit({ type: 'serviceJobCancelled', jobId: wait.jobId });
+    }
+    this.resolveIncidents((i) => i.tokenId === token.id);
+    const element = this.graph.elements[token.elementId];
+    this.history('element_cancelled', {
+      elementId: token.elementId,
+      elementType: element?.type ?? null,
+      tokenId: token.id,
+      scopeId: token.scopeId,
+    });
+    delete this.state.tokens[token.id];
+  }
+
+  private resolveIncidents(match: (incident: InstanceState['incidents'][number]) => boolean): void {
+    const keep = [];
+    for (const incident of this.state.incidents) {
+      if (match(incident)) this.emit({ type: 'incidentResolved', incidentId: incident.id, reason: 'cancelled' });
+      else keep.push(incident);
+    }
+    this.state.incidents = keep;
+  }
+
+  private endInstance(status: 'completed' | 'terminated', event: string, data?: JsonObject): void {
+    // Every live child scope is gone by now; only the root scope stays, holding the final variables.
+    for (const id of Object.keys(this.state.scopes)) if (id !== this.state.rootScopeId) delete this.state.scopes[id];
+    this.resolveIncidents(() => true);
+    this.state.tokens = {};
+    this.state.status = status;
+    this.ended = true;
+    this.history(event, {
+      elementId: this.graph.key,
+      elementType: 'process',
+      scopeId: this.state.rootScopeId,
+      ...(data !== undefined ? { data } : {}),
+    });
+  }
+
+  // ---- result ----------------------------------------------------------------
+
+  result(ignored = false): StepResult {
+    if (!this.ended) this.state.status = this.state.incidents.length > 0 ? 'error' : 'waiting';
+    return { state: this.state, effects: this.effects, ignored };
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Source of the code that runs once inside every fresh sandbox context
+ * (see index.ts for the overall design). It hardens the context and returns
+ * the `run` function the host calls for every evaluation.
+ *
+ * It is plain JavaScript in a string, not a TypeScript function turned into
+ * text with `.toString()`: whatever compiles this package (tsc, tsx, esbuild,
+ * vitest) may inject helpers into functions, and those helpers do not exist
+ * inside the isolate.
+ *
+ * Protocol of `run(kind, fn, varsJson)`:
+ * - `kind` 0 condition, 1 expression, 2 script.
+ * - `fn` the compiled user function (see `wrapSource`), called with the scope.
+ * - `varsJson` a JSON object mapping each variable name to the JSON text of
+ *   its value; a variable is parsed only when the code first reads it.
+ * It returns a string whose first character says what follows:
+ * `T`/`F` condition result, `R<json>` expression result, `S<json>` object of
+ * assigned variables, `E<json>` `{ code, message, line? }` of a failure.
+ */
+
+/** File name given to user code; stack frames in user code carry it. */
+export const USER_FILENAME = 'baton:user';
+/** File name of this bootstrap code, so its frames are never mistaken for the user's. */
+export const RUNTIME_FILENAME = 'baton:runtime';
+
+/**
+ * Names user code may resolve to the sandbox's globals. Every other free
+ * identifier is a process variable. `globalThis`, `Function` and `eval` are
+ * left out on purpose: they are the usual ways to reach dynamic code or the
+ * global object, and a process variable may then use those names.
+ */
+export const ALLOWED_GLOBALS: readonly string[] = [
+  'undefined', 'NaN', 'Infinity',
+  'Object', 'Array', 'String', 'Number', 'Boolean', 'Symbol', 'BigInt',
+  'Math', 'JSON', 'Date', 'RegExp', 'Map', 'Set', 'WeakMap', 'WeakSet', 'Promise', 'Reflect', 'Proxy',
+  'Error', 'TypeError', 'RangeError', 'SyntaxError', 'ReferenceError', 'EvalError', 'URIError', 'AggregateError',
+  'ArrayBuffer', 'DataView', 'Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array',
+  'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigUint64Array', 'BigInt64Array',
+  'parseInt', 'parseFloat', 'isNaN', 'isFinite',
+  'encodeURIComponent', 'decodeURIComponent', 'encodeURI', 'decodeURI',
+  'Intl', 'console',
+];
+
+/** Longest error message handed back to the host (an incident is not a log dump). */
+const MAX_MESSAGE = 2000;
+
+export const BOOTSTRAP_SOURCE = `(function () {
+'use strict';
+const G = globalThis;
+const { freeze, getOwnPropertyDescriptor, getOwnPropertyDescriptors, getPrototypeOf, defineProperty, hasOwn, create } = Object;
+const ownKeys = Reflect.ownKeys;
+const jsonParse = JSON.parse;
+const jsonStringify = JSON.stringify;
+const ProxyC = Proxy, MapC = Map, SetC = Set, PromiseC = Promise, StringC = String;
+const TypeErrorC = TypeError, ReferenceErrorC = ReferenceError, RangeErrorC = RangeError;
+
+// 1. Remove what a sandbox should not have. FinalizationRegistry and WeakRef
+// run or reveal code after an evaluation has ended; SharedArrayBuffer,
+// Atomics and WebAssembly are not needed and widen the attack surface; the
+// built-in console is replaced by a silent one.
+for (const name of ['FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'console']) {
+  delete G[name];
+}
+const noop = function () {};
+defineProperty(G, 'console', { value: { log: noop, info: noop, warn: noop, error: noop, debug: noop, trace: noop }, writable: false, enumerable: false, configurable: false });
+// RegExp.$1, RegExp.lastMatch, ... expose the last match of ANY evaluation:
+// shared mutable state that freezing does not stop (they are accessors).
+for (const key of ownKeys(RegExp)) {
+  if (typeof key === 'string' && key !== 'length' && key !== 'name' && key !== 'prototype') delete RegExp[key];
+}
+
+// 2. Keep "obj.toString = ...", "this.name = ..." (custom errors) and the like
+// working once the prototypes are frozen: assigning to a property that is
+// inherited read-only fails silently in JS (the "override mistake"). Turn such
+// data properties into accessors whose setter creates an own property on the
+// receiver, as the assignment would have done before freezing.
+function tame(proto) {
+  for (const key of ownKeys(proto)) {
+    const d = getOwnPropertyDescriptor(proto, key);
+    if (!d || !('value' in d) || !d.writable || !d.configurable) continue;
+    const value = d.value;
+    defineProperty(proto, key, {
+      get: function () { return value; },
+      set: function (v) {
+        if (this === proto) throw new TypeErrorC('Cannot assign to read only property \\'' + StringC(key) + '\\' of a shared prototype');
+        defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: d.enumerable,
+      configurable: false,
+    });
+  }
+}
+tame(Object.prototype);
+for (const E of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError]) tame(E.prototype);
+
+// 3. Deep-freeze everything reachable from the global object, plus intrinsics
+// that are reachable only through syntax (generator, async and iterator
+// prototypes). After this no evaluation can leave state behind.
+const roots = [
+  G,
+  function* () {}, async function () {}, async function* () {}, (async function* () {})(),
+  [][Symbol.iterator](), new Map().entries(), new Set().values(), ''[Symbol.iterator](), /a/[Symbol.matchAll](''),
+  (function () { return arguments; })(),
+];
+try { const seg = new Intl.Segmenter().segment(''); roots.push(seg, seg[Symbol.iterator]()); } catch (e) { /* no Intl.Segmenter */ }
+const seen = new WeakSet();
+while (roots.length > 0) {
+  const o = roots.pop();
+  if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+  seen.add(o);
+  freeze(o);
+  roots.push(getPrototypeOf(o));
+  const descs = getOwnPropertyDescriptors(o);
+  for (const key of ownKeys(descs)) {
+    const d = descs[key];
+    if ('value' in d) roots.push(d.value); else { roots.push(d.get); roots.push(d.set); }
+  }
+}
+
+// 4. The per-evaluation runner. Everything it uses was captured above or is a
+// frozen intrinsic, so user code cannot tamper with it.
+const ALLOWED = new SetC(${JSON.stringify(ALLOWED_GLOBALS)});
+// Never shadowed by a variable of the same name: JS does not allow it either.
+const RESERVED = new SetC(['undefined', 'NaN', 'Infinity']);
+const LINE = /${USER_FILENAME}:(\\d+):\\d+/;
+const NOT_JSON = {};
+let notJsonKind = '';
+
+function replacer(key, value) {
+  const t = typeof value;
+  if (t === 'function' || t === 'symbol' || t === 'bigint') { notJsonKind = t === 'bigint' ? 'BigInt' : t; throw NOT_JSON; }
+  if (value instanceof PromiseC) { notJsonKind = 'Promise (scripts are synchronous)'; throw NOT_JSON; }
+  return value;
+}
+
+function Failure(code, message, line) { this.code = code; this.message = clip(message); this.line = line; }
+
+function clip(message) {
+  return message.length > ${MAX_MESSAGE} ? message.slice(0, ${MAX_MESSAGE}) + '…' : message;
+}
+
+function toJson(value, what) {
+  let text;
+  try {
+    text = jsonStringify(value, replacer);
+  } catch (e) {
+    if (e === NOT_JSON) throw new Failure('script_result', what + ' is not JSON: it contains a ' + notJsonKind);
+    throw new Failure('script_result', what + ' is not JSON: ' + describe(e).message);
+  }
+  return text === undefined ? 'null' : text;
+}
+
+// Turns anything user code threw into { message, line }. Reading a thrown
+// value may run user code (getters, toString), hence the try.
+function describe(e) {
+  try {
+    if (e !== null && typeof e === 'object') {
+      const message = e.message;
+      if (typeof message === 'string') {
+        const name = e.name;
+        const stack = e.stack;
+        const m = typeof stack === 'string' ? LINE.exec(stack) : null;
+        return { message: (typeof name === 'string' && name !== '' ? name + ': ' : '') + message, line: m ? +m[1] : undefined, name: name };
+      }
+    }
+    return { message: 'Uncaught ' + StringC(e), line: undefined, name: undefined };
+  } catch (inner) {
+    return { message: 'the script threw a value that cannot be described', line: undefined, name: undefined };
+  }
+}
+
+function fail(f) {
+  return 'E' + jsonStringify({ code: f.code, message: f.message, line: f.line });
+}
+
+return function run(kind, fn, varsJson) {
+  const vars = jsonParse(varsJson);
+  const parsed = new MapC();
+  const assigned = new MapC();
+  let open = true;
+  // The scope of the user's code: a 'with' object that claims every name
+  // except the allowed globals, so free identifiers are variables, and
+  // assignments to them land here instead of on the global object.
+  const scope = new ProxyC(create(null), {
+    has(target, key) {
+      if (typeof key !== 'string' || RESERVED.has(key)) return false;
+      return assigned.has(key) || hasOwn(vars, key) || !ALLOWED.has(key);
+    },
+    get(target, key) {
+      if (typeof key !== 'string') return undefined; // Symbol.unscopables
+      if (assigned.has(key)) return assigned.get(key);
+      if (parsed.has(key)) return parsed.get(key);
+      if (hasOwn(vars, key)) { const v = jsonParse(vars[key]); parsed.set(key, v); return v; }
+      throw new ReferenceErrorC(key + ' is not defined');
+    },
+    set(target, key, value) {
+      if (typeof key !== 'string') return false;
+      // After the evaluation (a late promise callback) assignments are dropped.
+      if (open) assigned.set(key, value);
+      return true;
+    },
+    deleteProperty() { return false; },
+    defineProperty() { return false; },
+  });
+  let value;
+  try {
+    value = fn(scope);
+  } catch (e) {
+    open = false;
+    const d = describe(e);
+    const memory = d.name === 'RangeError' && /allocation failed/.test(d.message);
+    return fail(new Failure(memory ? 'script_memory' : 'script_error', d.message, d.line));
+  }
+  // Closed before serialising: a toJSON() cannot add variables while we list them.
+  open = false;
+  try {
+    if (kind === 0) return value ? 'T' : 'F';
+    if (kind === 1) return 'R' + toJson(value, 'the result');
+    let out = '{';
+    for (const [key, v] of assigned) {
+      out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + toJson(v, 'variable ' + key);
+    }
+    // A variable changed in place (items.push(4)) counts as assigned when its
+    // JSON differs from what came in. Only variables read can have changed.
+    for (const [key, v] of parsed) {
+      if (assigned.has(key)) continue;
+      const text = toJson(v, 'variable ' + key);
+      if (text !== vars[key]) out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + text;
+    }
+    return 'S' + out + '}';
+  } catch (e) {
+    if (e instanceof Failure) return fail(e);
+    const d = describe(e);
+    return fail(new Failure('script_error', d.message, d.line));
+  }
+};
+})()`;

@@ -1,0 +1,94 @@
+/** The distributed transport: BullMQ queues on Redis. */
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Consumer, Transport, WorkQueue } from './types.js';
+
+export interface BullTransportOptions {
+  url: string;
+  /** key prefix, so several deployments (or test files) share one Redis */
+  prefix: string;
+  onError?: (err: Error) => void;
+}
+
+export function createBullTransport(opts: BullTransportOptions): Transport {
+  const onError = opts.onError ?? (() => {});
+  // BullMQ workers block on Redis and must not give up on a command, hence
+  // maxRetriesPerRequest: null. Queues share one connection; every worker gets
+  // its own (BullMQ duplicates it for the blocking client).
+  const connect = () => {
+    const r = new Redis(opts.url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+    r.on('error', onError);
+    return r;
+  };
+  const shared = connect();
+  const queues = new Map<string, Queue>();
+  const consumers = new Set<Worker>();
+  let closed: Promise<void> | null = null;
+
+  const queueFor = (name: string): Queue => {
+    let q = queues.get(name);
+    if (!q) {
+      q = new Queue(name, {
+        connection: shared,
+        prefix: opts.prefix,
+        defaultJobOptions: {
+          removeOnComplete: true,
+          removeOnFail: { count: 1000 },
+          attempts: 5,
+          backoff: { type: 'exponential', delay: 100 },
+        },
+      });
+      q.on('error', onError);
+      queues.set(name, q);
+    }
+    return q;
+  };
+
+  return {
+    kind: 'bullmq',
+    queue<T>(name: string): WorkQueue<T> {
+      const q = queueFor(name);
+      return {
+        async add(data: T, o?: { delayMs?: number }) {
+          await q.add(name, data, o?.delayMs ? { delay: o.delayMs } : undefined);
+        },
+        async addMany(items: T[]) {
+          if (items.length === 0) return;
+          await q.addBulk(items.map((data) => ({ name, data })));
+        },
+      };
+    },
+    consume<T>(name: string, handler: (data: T) => Promise<void>, o: { concurrency: number }): Consumer {
+      const w = new Worker(name, async (job) => handler(job.data as T), {
+        connection: connect(),
+        prefix: opts.prefix,
+        concurrency: o.concurrency,
+      });
+      w.on('error', onError);
+      consumers.add(w);
+      let done: Promise<void> | null = null;
+      return {
+        close() {
+          done ??= (async () => {
+            consumers.delete(w);
+            await w.close();
+            await w.disconnect();
+          })();
+          return done;
+        },
+      };
+    },
+    async ping() {
+      const pong = await shared.ping();
+      if (pong !== 'PONG') throw new Error(`redis answered ${pong}`);
+    },
+    close() {
+      closed ??= (async () => {
+        await Promise.allSettled([...consumers].map(async (w) => { await w.close(); await w.disconnect(); }));
+        await Promise.allSettled([...queues.values()].map((q) => q.close()));
+        shared.disconnect();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * The embedded transport: an in-process queue with the same contract as the
+ * BullMQ one. Doorbells that are still waiting and equal (same JSON) are
+ * merged: the one that runs will see all the work.
+ */
+import type { Consumer, Transport, WorkQueue } from './types.js';
+
+interface Item {
+  data: unknown;
+  key: string;
+  attempts: number;
+}
+
+const MAX_ATTEMPTS = 5;
+
+class MemoryQueue {
+  readonly waiting: Item[] = [];
+  readonly waitingKeys = new Set<string>();
+  readonly timers = new Set<NodeJS.Timeout>();
+  readonly handlers: Array<() => void> = [];
+
+  push(item: Item): void {
+    if (this.waitingKeys.has(item.key)) return;
+    this.waitingKeys.add(item.key);
+    this.waiting.push(item);
+    for (const wake of this.handlers) wake();
+  }
+
+  later(item: Item, delayMs: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.push(item);
+    }, delayMs);
+    this.timers.add(t);
+  }
+
+  take(): Item | undefined {
+    const item = this.waiting.shift();
+    if (item) this.waitingKeys.delete(item.key);
+    return item;
+  }
+}
+
+export function createMemoryTransport(opts: { onError?: (err: Error) => void } = {}): Transport {
+  const onError = opts.onError ?? (() => {});
+  const queues = new Map<string, MemoryQueue>();
+  const consumers = new Set<Consumer>();
+  let closing = false;
+  const get = (name: string) => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = new MemoryQueue()));
+    return q;
+  };
+
+  return {
+    kind: 'memory',
+    queue<T>(name: string): WorkQueue<T> {
+      const q = get(name);
+      const item = (data: T): Item => ({ data, key: JSON.stringify(data), attempts: 0 });
+      return {
+        async add(data: T, o?: { delayMs?: number }) {
+          if (closing) return;
+          if (o?.delayMs) q.later(item(data), o.delayMs);
+          else q.push(item(data));
+        },
+        async addMany(items: T[]) {
+          if (closing) return;
+          for (const d of items) q.push(item(d));
+        },
+      };
+    },
+    consume<T>(name: string, handler: (data: T) => Promise<void>, o: { concurrency: number }): Consumer {
+      const q = get(name);
+      let running = 0;
+      let stopped = false;
+      const inflight = new Set<Promise<void>>();
+      const pump = () => {
+        while (!stopped && running < o.concurrency) {
+          const it = q.take();
+          if (!it) return;
+          running++;
+          const p = handler(it.data as T)
+            .catch((err: unknown) => {
+              onError(err instanceof Error ? err : new Error(String(err)));
+              it.attempts++;
+              if (it.attempts < MAX_ATTEMPTS && !stopped) q.later(it, 100 * 2 ** it.attempts);
+            })
+            .finally(() => {
+              running--;
+              inflight.delete(p);
+              // Yield to the event loop between jobs so the API stays responsive.
+              setImmediate(pump);
+            });
+          inflight.add(p);
+        }
+      };
+      q.handlers.push(pump);
+      setImmediate(pump);
+      let done: Promise<void> | null = null;
+      const consumer: Consumer = {
+        close() {
+          done ??= (async () => {
+            stopped = true;
+            const i = q.handlers.indexOf(pump);
+            if (i >= 0) q.handlers.splice(i, 1);
+            consumers.delete(consumer);
+            await Promise.allSettled([...inflight]);
+          })();
+          return done;
+        },
+      };
+      consumers.add(consumer);
+      return consumer;
+    },
+    async ping() {},
+    async close() {
+      closing = true;
+      for (const q of queues.values()) {
+        for (const t of q.timers) clearTimeout(t);
+        q.timers.clear();
+      }
+      await Promise.allSettled([...consumers].map((c) => c.close()));
+    },
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * What the outside world may ask of Baton. Each command validates, writes its
+ * input to Postgres (the inbox, or a row the inbox will refer to) in one
+ * transaction, and only then rings the doorbell. The API answers 2xx after
+ * the commit, so an accepted input survives any crash that follows.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { compileFiles, type ModelFile } from '../bpmn/index.js';
+import { BatonError, type JsonObject } from '../errors.js';
+import { uuidv7 } from '../ids.js';
+import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
+import type { Db } from '../store/db.js';
+import {
+  definitionByVersion,
+  insertDefinition,
+  insertDeployment,
+  insertResource,
+  latestDefinition,
+  lockDeployments,
+} from '../store/definitions.js';
+import { insertInboxEvent, isInboxEventProcessed } from '../store/inbox.js';
+import { getInstance, insertInstance } from '../store/instances.js';
+import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
+import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
+import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
+import { notStartedState } from './step.js';
+
+export interface CommandDeps {
+  db: Db;
+  transport: Transport;
+  logger: Logger;
+}
+
+export interface DeployedProcess {
+  key: string;
+  version: number;
+  name: string | null;
+  id: string;
+}
+
+const ENDED = new Set(['completed', 'terminated']);
+
+export function checksum(content: string): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+export function createCommands(deps: CommandDeps) {
+  const { db } = deps;
+  const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
+
+  /**
+   * The doorbell after a commit. If Redis is down the input is still safe in
+   * the inbox and the scheduler's sweep will ring for it; the caller is not
+   * told about a failure it need not act on.
+   */
+  async function ring(instanceId: string): Promise<void> {
+    try {
+      await stepQueue.add({ instanceId });
+    } catch (err) {
+      deps.logger.warn({ err, instanceId }, 'doorbell failed; the sweep will pick the event up');
+    }
+  }
+
+  async function deploy(files: ModelFile[], name: string | null = null): Promise<{ id: string; processes: DeployedProcess[] }> {
+    if (files.length === 0) throw new BatonError('invalid_request', 'a deployment needs at least one file');
+    const names = new Set<string>();
+    for (const f of files) {
+      if (names.has(f.name)) throw new BatonError('invalid_request', `file name ${f.name} appears twice`);
+      names.add(f.name);
+    }
+    const { processes, problems } = await compileFiles(files);
+    if (problems.length > 0) {
+      throw new BatonError('invalid_model', `the deployment has ${problems.length} problem(s)`, problems);
+    }
+    if (processes.length === 0) throw new BatonError('invalid_model', 'the deployment contains no process', []);
+    const byFile = new Map(files.map((f) => [f.name, f]));
+    return db.transaction().execute(async (trx) => {
+      await lockDeployments(trx);
+      const deploymentId = uuidv7();
+      let created = false;
+      const result: DeployedProcess[] = [];
+      const pending: Array<() => Promise<void>> = [];
+      for (const p of processes) {
+        const file = byFile.get(p.file)!;
+        const sum = checksum(file.content);
+        const latest = await latestDefinition(trx, p.key);
+        // Identical content → the same version, as Camunda's duplicate filtering does.
+        if (latest && latest.checksum === sum) {
+          result.push({ key: latest.key, version: latest.version, name: latest.name, id: latest.id });
+          continue;
+        }
+        created = true;
+        const def = { id: uuidv7(), key: p.key, version: (latest?.version ?? 0) + 1, name: p.name };
+        result.push(def);
+        pending.push(() =>
+          insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum }),
+        );
+      }
+      if (!created) {
+        const first = result[0]!;
+        const existing = await definitionByVersion(trx, first.key, first.version);
+        return { id: existing!.deployment_id, processes: result };
+      }
+      await insertDeployment(trx, { id: deploymentId, name });
+      for (const f of files) {
+        await insertResource(trx, { deployment_id: deploymentId, name: f.name, content: f.content, checksum: checksum(f.content) });
+      }
+      for (const insert of pending) await insert();
+      return { id: deploymentId, processes: result };
+    });
+  }
+
+  async function startInstance(input: {
+    processKey: string;
+    version?: number;
+    variables?: JsonObject;
+    businessKey?: string | null;
+  }): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+    const def =
+      input.version !== undefined
+        ? await definitionByVersion(db, input.processKey, input.version)
+        : await latestDefinition(db, input.processKey);
+    if (!def) {
+      throw new BatonError(
+        'process_not_found',
+        input.version !== undefined
+          ? `process ${input.processKey} version ${input.version} is not deployed`
+          : `process ${input.processKey} is not deployed`,
+      );
+    }
+    const id = uuidv7();
+    const out = await db.transaction().execute(async (trx) => {
+      const instance = await insertInstance(trx, {
+        id,
+        definition_id: def.id,
+        process_key: def.key,
+        version: def.version,
+        business_key: input.businessKey ?? null,
+        state: notStartedState(),
+      });
+      const inboxId = await insertInboxEvent(trx, id, 'start', { variables: input.variables ?? {} });
+      return { instance, inboxId };
+    });
+    await ring(id);
+    return out;
+  }
+
+  async function completeTask(taskId: string, variables: JsonObject): Promise<{ instanceId: string; inboxId: number }> {
+    const out = await db.transaction().execute(async (trx) => {
+      const task = await completeOpenHumanTask(trx, taskId, variables);
+      if (!task) {
+        const existing = await getHumanTask(trx, taskId);
+        if (!existing) throw new BatonError('task_not_found', `task ${taskId} not found`);
+        throw new BatonError('task_not_open', `task ${taskId} is ${existing.state}, not open`);
+      }
+      const inboxId = await insertInboxEvent(trx, task.instance_id, 'humanTaskCompleted', { taskId, variables });
+      return { instanceId: task.instance_id, inboxId };
+    });
+    await ring(out.instanceId);
+    return out;
+  }
+
+  async function instanceCommand(
+    instanceId: string,
+    kind: 'cancel' | 'suspend' | 'resume',
+    payload: JsonObject,
+  ): Promise<{ instanceId: string; inboxId: number }> {
+    const row = await getInstance(db, instanceId);
+    if (!row) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
+    if (ENDED.has(row.status)) throw new BatonError('instance_ended', `process instance ${instanceId} is ${row.status}`);
+    const inboxId = await insertInboxEvent(db, instanceId, kind, payload);
+    await ring(instanceId);
+    return { instanceId, inboxId };
+  }
+
+  /** Resolves when the inbox event is applied and the instance has no immediate work, or when `waitMs` passes. */
+  async function waitForInstance(instanceId: string, inboxId: number, waitMs: number): Promise<ProcessInstanceRow> {
+    const deadline = Date.now() + waitMs;
+    let delay = 5;
+    for (;;) {
+      const row = await getInstance(db, instanceId);
+      if (!row) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
+      if (Date.now() >= deadline) return row;
+      if (row.status !== 'running' && (await isInboxEventProcessed(db, inboxId))) return row;
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  // ---- external tasks ----------------------------------------------------
+
+  async function fetchAndLock(input: { workerId: string; topics: string[]; maxTasks: number; lockMs: number }): Promise<ServiceJobRow[]> {
+    return db.transaction().execute((trx) =>
+      claimServiceJobs(trx, { workerId: input.workerId, topics: input.topics, max: input.maxTasks, lockMs: input.lockMs }),
+    );
+  }
+
+  async function lockedJob(jobId: string, workerId: string | null): Promise<ServiceJobRow> {
+    const job = await getServiceJob(db, jobId);
+    if (!job) throw new BatonError('external_task_not_found', `external task ${jobId} not found`);
+    if (job.state !== 'locked') throw new BatonError('external_task_not_locked', `external task ${jobId} is ${job.state}, not locked`);
+    if (workerId !== null && job.worker_id !== workerId) {
+      throw new BatonError('external_task_locked_by_other', `external task ${jobId} is locked by another worker`);
+    }
+    return job;
+  }
+
+  /** Ends a locked job and writes its inbox event in one transaction. */
+  async function finishJob(
+    jobId: string,
+    workerId: string | null,
+    state: 'completed' | 'failed' | 'bpmn_error',
+    kind: string,
+    payload: JsonObject,
+    errorMessage: string | null = null,
+  ): Promise<void> {
+    await lockedJob(jobId, workerId);
+    const instanceId = await db.transaction().execute(async (trx) => {
+      const job = await finishLockedJob(trx, jobId, workerId, state, errorMessage);
+      // Lost the race with another completion or with a cancel: the state changed under us.
+      if (!job) throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
+      await insertInboxEvent(trx, job.instance_id, kind, { jobId, ...payload });
+      return job.instance_id;
+    });
+    await ring(instanceId);
+  }
+
+  async function completeJob(jobId: string, workerId: string | null, variables: JsonObject): Promise<void> {
+    await finishJob(jobId, workerId, 'completed', 'serviceJobCompleted', { variables });
+  }
+
+  async function failJob(
+    jobId: string,
+    workerId: string | null,
+    input: { message: string; retries?: number; retryBackoffMs?: number },
+  ): Promise<{ retries: number; incident: boolean }> {
+    const job = await lockedJob(jobId, workerId);
+    const retries = input.retries ?? Math.max(0, job.retries - 1);
+    if (retries > 0) {
+      const updated = await retryLockedJob(db, jobId, workerId, retries, input.retryBackoffMs ?? 0, input.message);
+      if (!updated) throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
+      return { retries, incident: false };
+    }
+    await finishJob(jobId, workerId, 'failed', 'serviceJobFailed', { message: input.message }, input.message);
+    return { retries: 0, incident: true };
+  }
+
+  async function bpmnErrorJob(jobId: string, workerId: string | null, errorCode: string, message: string | null): Promise<void> {
+    await finishJob(
+      jobId,
+      workerId,
+      'bpmn_error',
+      'serviceJobBpmnError',
+      { errorCode, ...(message !== null ? { message } : {}) },
+      message ?? errorCode,
+    );
+  }
+
+  return {
+    deploy,
+    startInstance,
+    completeTask,
+    cancelInstance: (id: string, reason?: string) => instanceCommand(id, 'cancel', reason ? { reason } : {}),
+    suspendInstance: (id: string) => instanceCommand(id, 'suspend', {}),
+    resumeInstance: (id: string) => instanceCommand(id, 'resume', {}),
+    waitForInstance,
+    fetchAndLock,
+    completeJob,
+    failJob,
+    bpmnErrorJob,
+    ring,
+  };
+}
+
+export type Commands = ReturnType<typeof createCommands>;

@@ -1,0 +1,184 @@
+/**
+ * Runs service jobs whose topic has a built-in connector (http, …). Jobs of
+ * other topics wait for external workers (fetch-and-lock over the API).
+ *
+ * Claiming is a conditional UPDATE … FOR UPDATE SKIP LOCKED with a lock
+ * expiry: any number of service workers may run, none waits on another, and a
+ * job held by a worker that died is claimed again once its lock expires. The
+ * HTTP call is therefore at-least-once; it carries the job id as its
+ * idempotency key.
+ */
+import type { Logger } from 'pino';
+import type { Connector, ConnectorOutcome } from '../connectors/index.js';
+import type { JsonObject } from '../errors.js';
+import { uuidv7 } from '../ids.js';
+import { SERVICE_QUEUE, STEP_QUEUE, type Consumer, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
+import type { Db } from '../store/db.js';
+import { insertInboxEvent } from '../store/inbox.js';
+import { claimServiceJobs, finishLockedJob, retryLockedJob } from '../store/jobs.js';
+import type { ServiceJobRow } from '../store/schema.js';
+
+export interface ServiceWorkerDeps {
+  db: Db;
+  transport: Transport;
+  logger: Logger;
+  connectors: Map<string, Connector>;
+  concurrency: number;
+  workerId?: string;
+  /** how long a claimed job stays ours; must exceed the slowest connector call */
+  lockMs?: number;
+  /** how often to look for work when no doorbell rings */
+  pollMs?: number;
+  /** delay before retrying a retryable failure, multiplied by the attempt number */
+  retryBackoffMs?: number;
+}
+
+export interface ServiceWorker {
+  close(): Promise<void>;
+}
+
+export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
+  const workerId = deps.workerId ?? `service-worker-${uuidv7()}`;
+  const lockMs = deps.lockMs ?? 60_000;
+  const pollMs = deps.pollMs ?? 500;
+  const backoff = deps.retryBackoffMs ?? 1000;
+  const topics = [...deps.connectors.keys()];
+  const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
+  const log = deps.logger.child({ workerId });
+  const abort = new AbortController();
+  const running = new Set<Promise<void>>();
+  let wake: (() => void) | null = null;
+  let stopped = false;
+
+  const doorbell: Consumer = deps.transport.consume<ServiceDoorbell>(
+    SERVICE_QUEUE,
+    async () => {
+      wake?.();
+    },
+    { concurrency: 1 },
+  );
+
+  async function report(job: ServiceJobRow, outcome: ConnectorOutcome): Promise<void> {
+    const jlog = log.child({ jobId: job.id, instanceId: job.instance_id, elementId: job.element_id });
+    if (outcome.kind === 'failed' && outcome.retryable && job.retries - 1 > 0) {
+      const retries = job.retries - 1;
+      const attempt = Math.max(1, 4 - retries);
+      await retryLockedJob(deps.db, job.id, workerId, retries, backoff * attempt, outcome.message);
+      jlog.info({ retries, message: outcome.message }, 'service job failed; will retry');
+      return;
+    }
+    const [state, kind, payload, message]: [
+      'completed' | 'failed' | 'bpmn_error',
+      string,
+      JsonObject,
+      string | null,
+    ] =
+      outcome.kind === 'completed'
+        ? ['completed', 'serviceJobCompleted', { jobId: job.id, variables: resultVariables(job, outcome.variables) }, null]
+        : outcome.kind === 'bpmnError'
+          ? ['bpmn_error', 'serviceJobBpmnError', { jobId: job.id, errorCode: outcome.errorCode, message: outcome.message }, outcome.message]
+          : ['failed', 'serviceJobFailed', { jobId: job.id, message: outcome.message }, outcome.message];
+    const finished = await deps.db.transaction().execute(async (trx) => {
+      const row = await finishLockedJob(trx, job.id, workerId, state, message);
+      // Our lock expired and someone else took the job, or it was cancelled:
+      // their outcome (or the cancel) wins, ours is dropped.
+      if (!row) return false;
+      await insertInboxEvent(trx, job.instance_id, kind, payload);
+      return true;
+    });
+    if (!finished) {
+      jlog.warn('service job changed hands before we reported; result dropped');
+      return;
+    }
+    await stepQueue.add({ instanceId: job.instance_id }).catch((err: unknown) => jlog.warn({ err }, 'doorbell failed; the sweep will ring'));
+  }
+
+  async function runJob(job: ServiceJobRow): Promise<void> {
+    const connector = deps.connectors.get(job.topic);
+    let outcome: ConnectorOutcome;
+    if (!connector) {
+      outcome = { kind: 'failed', message: `no connector for topic ${job.topic}`, retryable: false };
+    } else {
+      try {
+        outcome = await connector.run({
+          jobId: job.id,
+          topic: job.topic,
+          input: job.input,
+          headers: job.headers,
+          signal: abort.signal,
+        });
+      } catch (err) {
+        // Connectors promise not to throw; if one does, it is a failed attempt, not a dead worker.
+        outcome = { kind: 'failed', message: err instanceof Error ? err.message : String(err), retryable: true };
+      }
+    }
+    if (stopped && outcome.kind === 'failed') return; // aborted by shutdown: the lock expires and another worker retries
+    await report(job, outcome);
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopped) {
+      const free = deps.concurrency - running.size;
+      let claimed: ServiceJobRow[] = [];
+      if (free > 0 && topics.length > 0) {
+        try {
+          claimed = await deps.db.transaction().execute((trx) => claimServiceJobs(trx, { workerId, topics, max: free, lockMs }));
+        } catch (err) {
+          log.error({ err }, 'claiming service jobs failed');
+        }
+      }
+      for (const job of claimed) {
+        const p = runJob(job)
+          .catch((err: unknown) => log.error({ err, jobId: job.id }, 'service job bookkeeping failed; its lock will expire'))
+          .finally(() => {
+            running.delete(p);
+            wake?.();
+          });
+        running.add(p);
+      }
+      if (stopped) break;
+      // Full claim and room left: look again at once. Otherwise sleep until a
+      // doorbell, a finished job, or the poll interval.
+      if (claimed.length > 0 && claimed.length === free) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, pollMs);
+        wake = () => {
+          clearTimeout(t);
+          wake = null;
+          resolve();
+        };
+      });
+    }
+  }
+
+  const looping = loop();
+  let closing: Promise<void> | null = null;
+  return {
+    close() {
+      closing ??= (async () => {
+        stopped = true;
+        wake?.();
+        await doorbell.close();
+        await looping;
+        // Let in-flight calls finish (graceful); a hard kill is also safe.
+        const grace = new Promise((r) => setTimeout(r, 5000));
+        await Promise.race([Promise.allSettled([...running]), grace]);
+        abort.abort();
+        await Promise.allSettled([...running]);
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * A connector answers `{ response: {...} }`. When the model names a result
+ * variable, the response itself goes there (the engine stores the variables
+ * object under that name); otherwise the variables merge as they are.
+ */
+function resultVariables(job: ServiceJobRow, variables: JsonObject): JsonObject {
+  if (job.result_variable && variables.response && typeof variables.response === 'object' && !Array.isArray(variables.response)) {
+    return variables.response;
+  }
+  return variables;
+}

@@ -1,0 +1,115 @@
+/**
+ * Opening the database, in either mode, and running migrations.
+ *
+ * Both modes give the same `Kysely<Database>`; repositories never know which
+ * one they talk to.
+ */
+import { mkdirSync } from 'node:fs';
+import { Kysely, Migrator, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { migrations } from '../../migrations/index.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+import { BatonError } from '../errors.js';
+
+export type Db = Kysely<Database>;
+/** A repository function takes either the database or a transaction. */
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface OpenedDb {
+  db: Db;
+  /** the embedded engine, when there is one (for LISTEN/NOTIFY or diagnostics) */
+  kind: 'postgres' | 'pglite';
+  close(): Promise<void>;
+}
+
+// int8 (bigint identity ids, count(*)) arrives as a string from node-postgres and
+// as a number from PGlite. Our ids and counts stay far below 2^53, so read them
+// as numbers in both modes.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export interface PostgresOptions {
+  url: string;
+  /** isolate the tables in their own schema (tests); created when missing */
+  schema?: string;
+  max?: number;
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> {
+  if (options.schema !== undefined) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(options.schema)) {
+      throw new BatonError('invalid_config', `bad schema name ${options.schema}`);
+    }
+    const admin = new pg.Client({ connectionString: options.url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema if not exists ${options.schema}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max ?? 10,
+    types: pgTypes,
+    ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without
+  // a listener that would crash the process. The next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    kind: 'postgres',
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+export async function openPglite(dataDir: string | null): Promise<OpenedDb> {
+  let pglite: PGlite;
+  if (dataDir === null) {
+    pglite = await PGlite.create();
+  } else {
+    mkdirSync(dataDir, { recursive: true });
+    pglite = await PGlite.create({ dataDir });
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  let closed = false;
+  return {
+    db,
+    kind: 'pglite',
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Brings the schema to the latest migration. Safe to call from many processes
+ * at once: Kysely's Postgres adapter serialises migrators with a session-level
+ * advisory lock (pg_advisory_lock), and each migration runs in a transaction.
+ */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    throw new BatonError('migration_failed', `migration failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,52 @@
+/** The inbox: every accepted input, per instance, in arrival order. */
+import { sql } from 'kysely';
+import type { JsonObject } from '../errors.js';
+import type { Executor } from './db.js';
+import type { InboxRow } from './schema.js';
+
+export async function insertInboxEvent(db: Executor, instanceId: string, kind: string, payload: JsonObject): Promise<number> {
+  const row = await db
+    .insertInto('inbox')
+    .values({ instance_id: instanceId, kind, payload: JSON.stringify(payload) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** Pending rows of one instance, oldest first. Called under the instance's row lock. */
+export async function pendingInboxEvents(db: Executor, instanceId: string, limit: number): Promise<InboxRow[]> {
+  return db
+    .selectFrom('inbox')
+    .selectAll()
+    .where('instance_id', '=', instanceId)
+    .where('processed_at', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+export async function markInboxProcessed(db: Executor, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.updateTable('inbox').set({ processed_at: sql`now()` }).where('id', 'in', ids).where('processed_at', 'is', null).execute();
+}
+
+export async function isInboxEventProcessed(db: Executor, id: number): Promise<boolean> {
+  const row = await db.selectFrom('inbox').select('processed_at').where('id', '=', id).executeTakeFirst();
+  return row?.processed_at != null;
+}
+
+/**
+ * Instances that have had a pending inbox row for longer than `olderThanMs`:
+ * their doorbell was lost (Redis restart, crashed worker) or is very late.
+ */
+export async function strandedInstances(db: Executor, olderThanMs: number, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('inbox')
+    .select('instance_id')
+    .distinct()
+    .where('processed_at', 'is', null)
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanMs / 1000})`)
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.instance_id);
+}

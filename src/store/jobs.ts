@@ -1,0 +1,120 @@
+/** Service jobs: work for built-in connectors and external workers. */
+import { sql } from 'kysely';
+import type { ServiceJobSpec } from '../engine/types.js';
+import type { Executor } from './db.js';
+import type { ServiceJobRow } from './schema.js';
+
+export async function insertServiceJob(db: Executor, instanceId: string, processKey: string, j: ServiceJobSpec): Promise<void> {
+  await db
+    .insertInto('service_job')
+    .values({
+      id: j.id,
+      instance_id: instanceId,
+      process_key: processKey,
+      element_id: j.elementId,
+      token_id: j.tokenId,
+      topic: j.topic,
+      input: JSON.stringify(j.input),
+      headers: JSON.stringify(j.headers),
+      result_variable: j.resultVariable,
+      state: 'available',
+      retries: j.retries,
+    })
+    .execute();
+}
+
+export async function cancelServiceJob(db: Executor, id: string): Promise<void> {
+  await db
+    .updateTable('service_job')
+    .set({ state: 'cancelled', ended_at: sql`now()`, lock_expires_at: null })
+    .where('id', '=', id)
+    .where('state', 'in', ['available', 'locked'])
+    .execute();
+}
+
+/**
+ * Claims up to `max` jobs of the given topics for one worker: available ones
+ * whose backoff has passed, and locked ones whose lock expired (their worker
+ * died or gave up). FOR UPDATE SKIP LOCKED lets any number of workers claim
+ * concurrently without waiting on each other or claiming a job twice.
+ */
+export async function claimServiceJobs(
+  db: Executor,
+  opts: { workerId: string; topics: string[]; max: number; lockMs: number },
+): Promise<ServiceJobRow[]> {
+  if (opts.topics.length === 0 || opts.max <= 0) return [];
+  const candidates = db
+    .selectFrom('service_job')
+    .select('id')
+    .where('topic', 'in', opts.topics)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('state', '=', 'available'), eb('available_at', '<=', sql<Date>`now()`)]),
+        eb.and([eb('state', '=', 'locked'), eb('lock_expires_at', '<', sql<Date>`now()`)]),
+      ]),
+    )
+    .orderBy('available_at')
+    .limit(opts.max)
+    .forUpdate()
+    .skipLocked();
+  return db
+    .updateTable('service_job')
+    .set({
+      state: 'locked',
+      worker_id: opts.workerId,
+      lock_expires_at: sql`now() + make_interval(secs => ${opts.lockMs / 1000})`,
+    })
+    .where('id', 'in', candidates)
+    .returningAll()
+    .execute();
+}
+
+export async function getServiceJob(db: Executor, id: string): Promise<ServiceJobRow | undefined> {
+  return db.selectFrom('service_job').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Ends a locked job (completed, or handed to the engine as failed/BPMN error).
+ * Only the worker that holds the lock may do it; a worker whose lock expired and
+ * was taken over by another gets undefined.
+ */
+export async function finishLockedJob(
+  db: Executor,
+  id: string,
+  workerId: string | null,
+  state: 'completed' | 'failed' | 'bpmn_error',
+  errorMessage: string | null = null,
+): Promise<ServiceJobRow | undefined> {
+  let q = db
+    .updateTable('service_job')
+    .set({ state, ended_at: sql`now()`, lock_expires_at: null, error_message: errorMessage })
+    .where('id', '=', id)
+    .where('state', '=', 'locked');
+  if (workerId !== null) q = q.where('worker_id', '=', workerId);
+  return q.returningAll().executeTakeFirst();
+}
+
+/** A failure with retries left: the job becomes available again after the backoff. */
+export async function retryLockedJob(
+  db: Executor,
+  id: string,
+  workerId: string | null,
+  retries: number,
+  backoffMs: number,
+  errorMessage: string,
+): Promise<ServiceJobRow | undefined> {
+  let q = db
+    .updateTable('service_job')
+    .set({
+      state: 'available',
+      retries,
+      worker_id: null,
+      lock_expires_at: null,
+      error_message: errorMessage,
+      available_at: sql`now() + make_interval(secs => ${backoffMs / 1000})`,
+    })
+    .where('id', '=', id)
+    .where('state', '=', 'locked');
+  if (workerId !== null) q = q.where('worker_id', '=', workerId);
+  return q.returningAll().executeTakeFirst();
+}

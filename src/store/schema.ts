@@ -1,0 +1,147 @@
+/**
+ * Kysely's view of the tables created by migrations/. Kept by hand, in step
+ * with the migrations (a test compares it with the live catalog).
+ */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { Json, JsonObject } from '../errors.js';
+import type { InstanceState } from '../engine/types.js';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: we always send JSON text (pg and PGlite both accept it) and read parsed values */
+type JsonColumn<T> = ColumnType<T, string, string>;
+
+export interface DeploymentTable {
+  id: string;
+  name: string | null;
+  created_at: Timestamp;
+}
+
+export interface DeploymentResourceTable {
+  deployment_id: string;
+  name: string;
+  content: string;
+  checksum: string;
+}
+
+export interface ProcessDefinitionTable {
+  id: string;
+  key: string;
+  version: number;
+  name: string | null;
+  deployment_id: string;
+  resource_name: string;
+  checksum: string;
+  created_at: Timestamp;
+}
+
+export interface ProcessInstanceTable {
+  id: string;
+  definition_id: string;
+  process_key: string;
+  version: number;
+  business_key: string | null;
+  status: string;
+  suspended: Generated<boolean>;
+  state: JsonColumn<InstanceState>;
+  rev: Generated<number>;
+  parent_instance_id: string | null;
+  started_at: Timestamp;
+  ended_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface InboxTable {
+  id: Generated<number>;
+  instance_id: string;
+  kind: string;
+  payload: JsonColumn<JsonObject>;
+  created_at: Timestamp;
+  processed_at: NullableTimestamp;
+}
+
+export interface HumanTaskTable {
+  id: string;
+  instance_id: string;
+  process_key: string;
+  element_id: string;
+  token_id: string;
+  name: string | null;
+  kind: string;
+  lane: string | null;
+  candidate_groups: ColumnType<string[], string[] | undefined, string[]>;
+  candidate_users: ColumnType<string[], string[] | undefined, string[]>;
+  assignee: string | null;
+  form_key: string | null;
+  properties: JsonColumn<JsonObject>;
+  state: string;
+  variables: ColumnType<JsonObject | null, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  ended_at: NullableTimestamp;
+}
+
+export interface ServiceJobTable {
+  id: string;
+  instance_id: string;
+  process_key: string;
+  element_id: string;
+  token_id: string;
+  topic: string;
+  input: JsonColumn<JsonObject>;
+  headers: JsonColumn<Record<string, string>>;
+  result_variable: string | null;
+  state: string;
+  retries: number;
+  worker_id: string | null;
+  lock_expires_at: NullableTimestamp;
+  available_at: Timestamp;
+  error_message: string | null;
+  created_at: Timestamp;
+  ended_at: NullableTimestamp;
+}
+
+export interface HistoryTable {
+  id: Generated<number>;
+  instance_id: string;
+  at: Timestamp;
+  event: string;
+  element_id: string | null;
+  element_type: string | null;
+  token_id: string | null;
+  scope_id: string | null;
+  data: ColumnType<Json | null, string | null | undefined, string | null>;
+}
+
+export interface IncidentTable {
+  id: string;
+  instance_id: string;
+  process_key: string;
+  element_id: string;
+  token_id: string | null;
+  code: string;
+  message: string;
+  line: number | null;
+  created_at: Timestamp;
+  resolved_at: NullableTimestamp;
+}
+
+export interface Database {
+  deployment: DeploymentTable;
+  deployment_resource: DeploymentResourceTable;
+  process_definition: ProcessDefinitionTable;
+  process_instance: ProcessInstanceTable;
+  inbox: InboxTable;
+  human_task: HumanTaskTable;
+  service_job: ServiceJobTable;
+  history: HistoryTable;
+  incident: IncidentTable;
+}
+
+export type ProcessDefinitionRow = Selectable<ProcessDefinitionTable>;
+export type ProcessInstanceRow = Selectable<ProcessInstanceTable>;
+export type InboxRow = Selectable<InboxTable>;
+export type HumanTaskRow = Selectable<HumanTaskTable>;
+export type ServiceJobRow = Selectable<ServiceJobTable>;
+export type HistoryRow = Selectable<HistoryTable>;
+export type IncidentRow = Selectable<IncidentTable>;
+export type NewHumanTask = Insertable<HumanTaskTable>;

@@ -1,0 +1,75 @@
+/** Human tasks (user and manual tasks). */
+import { sql } from 'kysely';
+import type { JsonObject } from '../errors.js';
+import type { HumanTaskSpec } from '../engine/types.js';
+import type { Executor } from './db.js';
+import type { HumanTaskRow } from './schema.js';
+
+export async function insertHumanTask(db: Executor, instanceId: string, processKey: string, t: HumanTaskSpec): Promise<void> {
+  await db
+    .insertInto('human_task')
+    .values({
+      id: t.id,
+      instance_id: instanceId,
+      process_key: processKey,
+      element_id: t.elementId,
+      token_id: t.tokenId,
+      name: t.name,
+      kind: t.kind,
+      lane: t.lane,
+      candidate_groups: t.candidateGroups,
+      candidate_users: t.candidateUsers,
+      assignee: t.assignee,
+      form_key: t.formKey,
+      properties: JSON.stringify(t.properties),
+      state: 'open',
+    })
+    .execute();
+}
+
+/**
+ * The engine closed a task (completed on its own event, or cancelled by a
+ * terminate/cancel). Only an open task changes: a task the API already marked
+ * completed keeps that state.
+ */
+export async function closeHumanTask(db: Executor, id: string, state: 'completed' | 'cancelled'): Promise<void> {
+  await db.updateTable('human_task').set({ state, ended_at: sql`now()` }).where('id', '=', id).where('state', '=', 'open').execute();
+}
+
+/**
+ * Claims the completion of a task. The conditional update is the arbiter
+ * between concurrent completions: exactly one of them sees the row change
+ * from open to completed; the others get undefined and answer 409.
+ */
+export async function completeOpenHumanTask(db: Executor, id: string, variables: JsonObject): Promise<HumanTaskRow | undefined> {
+  return db
+    .updateTable('human_task')
+    .set({ state: 'completed', ended_at: sql`now()`, variables: JSON.stringify(variables) })
+    .where('id', '=', id)
+    .where('state', '=', 'open')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function getHumanTask(db: Executor, id: string): Promise<HumanTaskRow | undefined> {
+  return db.selectFrom('human_task').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export interface TaskFilter {
+  processInstanceId?: string;
+  state?: string;
+  assignee?: string;
+  candidateGroup?: string;
+  afterId?: string;
+  limit: number;
+}
+
+export async function listHumanTasks(db: Executor, f: TaskFilter): Promise<HumanTaskRow[]> {
+  let q = db.selectFrom('human_task').selectAll();
+  if (f.processInstanceId !== undefined) q = q.where('instance_id', '=', f.processInstanceId);
+  if (f.state !== undefined) q = q.where('state', '=', f.state);
+  if (f.assignee !== undefined) q = q.where('assignee', '=', f.assignee);
+  if (f.candidateGroup !== undefined) q = q.where(sql<boolean>`${f.candidateGroup} = any(candidate_groups)`);
+  if (f.afterId !== undefined) q = q.where('id', '>', f.afterId);
+  return q.orderBy('id').limit(f.limit).execute();
+}
