@@ -148,8 +148,13 @@ function warningProblem(w: ParseWarning): { elementId: string | null; message: s
   return null;
 }
 
+/** moddle's multi-line parse error as one line, with 1-based line numbers */
 function oneLine(message: string): string {
-  return message.split('\n').map((s) => s.trim()).filter(Boolean).join(', ');
+  return message
+    .split('\n')
+    .map((s) => s.trim().replace(/^line: (\d+)$/, (_m, n: string) => `line: ${Number(n) + 1}`))
+    .filter(Boolean)
+    .join(', ');
 }
 
 interface ScopeDraft {
@@ -190,6 +195,8 @@ function compileProcessElement(
   const nodes = new Map<string, NodeDraft>();
   const nodeByEl = new Map<ModdleElement, NodeDraft>();
   const flowDrafts: FlowDraft[] = [];
+  /** ids of flows that carry a conditionExpression element (even an empty or rejected one) */
+  const conditional = new Set<string>();
   const lanes = new Map<string, string | null>();
 
   collectLanes(processEl, lanes);
@@ -261,6 +268,7 @@ function compileProcessElement(
     let condition: string | null = null;
     const condEl = child(el, 'conditionExpression');
     if (condEl) {
+      conditional.add(id);
       const body = str(condEl, 'body')?.trim() ?? '';
       const language = text(condEl, 'language');
       if (body === '') problem(id, 'condition expression is empty');
@@ -350,7 +358,7 @@ function compileProcessElement(
         if (outs.length > 1) {
           for (const f of outs) {
             const flow = flows[f];
-            if (flow && f !== defaultFlow && flow.condition === null && !hasConditionElement(flowDrafts, f)) {
+            if (flow && f !== defaultFlow && !conditional.has(f)) {
               problems.push({
                 file,
                 elementId: f,
@@ -364,7 +372,7 @@ function compileProcessElement(
       case 'parallelGateway':
         if (outs.length === 0) report('gateway has no outgoing sequence flow');
         for (const f of outs) {
-          if (hasConditionElement(flowDrafts, f)) {
+          if (conditional.has(f)) {
             problems.push({ file, elementId: f, message: `sequence flow '${f}' leaves parallel gateway '${id}' and must not have a condition` });
           }
         }
@@ -480,10 +488,6 @@ function classify(el: ModdleElement, report: (message: string) => void): Element
       report(`${type} is not supported yet`);
       return null;
   }
-}
-
-function hasConditionElement(flowDrafts: FlowDraft[], flowId: string): boolean {
-  return flowDrafts.some((f) => f.id === flowId && child(f.el, 'conditionExpression') !== undefined);
 }
 
 /** Lane names by flow node id; nested lanes are visited after their parent so the innermost wins. */

@@ -7,12 +7,14 @@
  *   of an embedded subprocess). Token ids come from `ctx.newId()`, timestamps
  *   from `ctx.now()`; nothing else is read, so the same inputs and the same ctx
  *   sequence give the same output.
- * - After every input the engine advances: ready tokens run, FIFO, each until
- *   it waits (human task, service job, child scope), joins, gets an incident,
- *   or is consumed. Forked tokens queue behind those already ready.
+ * - After every input the engine advances: ready tokens run depth first, like
+ *   Camunda 7 executions: a token runs until it waits (human task, service
+ *   job, child scope), joins, gets an incident, or is consumed; the tokens it
+ *   made ready on the way (forked branches, a child scope's first token, the
+ *   parent token of a finished child scope) run next, in creation order.
  * - At most `ctx.maxElementExecutions` (default 10,000) element executions
- *   happen in one call; the token executing past that gets a `step_limit`
- *   incident (a loop in the model without a wait state).
+ *   happen in one call; every token that would execute past that gets a
+ *   `step_limit` incident instead (a loop in the model without a wait state).
  * - The returned state holds only live things: active tokens, live scopes (the
  *   root scope always, as it carries the process variables), open incidents.
  *   History leaves as `history` effects.

@@ -48,8 +48,10 @@ export function describeFailure(err: unknown): UserCodeFailure {
 export class Run {
   readonly state: InstanceState;
   readonly effects: Effect[] = [];
-  /** ready tokens waiting for their turn, FIFO */
+  /** ready tokens waiting for their turn */
   private readonly queue: string[] = [];
+  /** tokens made ready by the step in progress; they go to the front of the queue after it */
+  private readonly fresh: string[] = [];
   private executions = 0;
   private readonly maxExecutions: number;
   ended = false;
@@ -178,7 +180,7 @@ export class Run {
     const token: Token = { id: this.ctx.newId(), elementId, scopeId, state: 'ready' };
     if (arrivedVia !== undefined) token.arrivedVia = arrivedVia;
     this.state.tokens[token.id] = token;
-    this.queue.push(token.id);
+    this.fresh.push(token.id);
     return token;
   }
 
@@ -187,7 +189,7 @@ export class Run {
     token.state = 'ready';
     delete token.wait;
     token.resumeAt = 'leave';
-    this.queue.push(token.id);
+    this.fresh.push(token.id);
   }
 
   wait(token: Token, wait: Wait): void {
@@ -227,15 +229,19 @@ export class Run {
 
   /**
    * Runs ready tokens until every token waits, joins or has an incident, or the
-   * instance ends. Tokens are taken FIFO; the current token keeps running until
-   * it stops (like a Camunda execution running to its next wait state), and
-   * tokens forked on the way are queued behind the ones already ready.
+   * instance ends. Depth first, like Camunda 7 executions: the current token
+   * keeps running until it stops; tokens it made ready on the way (forked
+   * branches, the first token of a child scope, the parent token of a finished
+   * child scope) run next, in creation order, before tokens that were already
+   * queued.
    */
   advance(): void {
+    this.queue.push(...this.fresh.splice(0));
     for (let id = this.queue.shift(); id !== undefined && !this.ended; id = this.queue.shift()) {
       for (let token = this.state.tokens[id]; token && token.state === 'ready' && !this.ended; token = this.state.tokens[id]) {
         if (token.resumeAt === 'leave') this.complete(token, this.element(token.elementId));
         else this.execute(token);
+        if (this.fresh.length > 0) this.queue.unshift(...this.fresh.splice(0));
       }
     }
   }

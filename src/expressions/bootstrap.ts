@@ -8,11 +8,18 @@
  * vitest) may inject helpers into functions, and those helpers do not exist
  * inside the isolate.
  *
- * Protocol of `run(kind, fn, varsJson)`:
+ * The script evaluates to `connect(fetchVariable)`, called once by the host
+ * with a Reference to its `fetchVariable(name)` (JSON text of the variable of
+ * the current evaluation, undefined if there is none, `!message` if it cannot
+ * be serialised). `connect` returns `run(kind, fn, eagerJson, shadowed)`:
  * - `kind` 0 condition, 1 expression, 2 script.
  * - `fn` the compiled user function (see `wrapSource`), called with the scope.
- * - `varsJson` a JSON object mapping each variable name to the JSON text of
- *   its value; a variable is parsed only when the code first reads it.
+ * - `eagerJson` a JSON object of the variables that are cheap to send every
+ *   time (numbers, booleans, null, short strings). Objects, arrays and long
+ *   strings are fetched from the host when the code first reads them, so an
+ *   evaluation costs what it reads, not what the instance holds.
+ * - `shadowed` comma-separated names of fetched variables that have the name
+ *   of an allowed global (they must win over it); usually empty.
  * It returns a string whose first character says what follows:
  * `T`/`F` condition result, `R<json>` expression result, `S<json>` object of
  * assigned variables, `E<json>` `{ code, message, line? }` of a failure.
@@ -74,11 +81,15 @@ for (const key of ownKeys(RegExp)) {
 // inherited read-only fails silently in JS (the "override mistake"). Turn such
 // data properties into accessors whose setter creates an own property on the
 // receiver, as the assignment would have done before freezing.
+// The original values live on only in the getters' closures, where the deep
+// freeze below cannot see them: remember them for it.
+const tamedValues = [];
 function tame(proto) {
   for (const key of ownKeys(proto)) {
     const d = getOwnPropertyDescriptor(proto, key);
     if (!d || !('value' in d) || !d.writable || !d.configurable) continue;
     const value = d.value;
+    tamedValues.push(value);
     defineProperty(proto, key, {
       get: function () { return value; },
       set: function (v) {
@@ -101,6 +112,7 @@ const roots = [
   function* () {}, async function () {}, async function* () {}, (async function* () {})(),
   [][Symbol.iterator](), new Map().entries(), new Set().values(), ''[Symbol.iterator](), /a/[Symbol.matchAll](''),
   (function () { return arguments; })(),
+  ...tamedValues,
 ];
 try { const seg = new Intl.Segmenter().segment(''); roots.push(seg, seg[Symbol.iterator]()); } catch (e) { /* no Intl.Segmenter */ }
 const seen = new WeakSet();
@@ -145,7 +157,7 @@ function toJson(value, what) {
     text = jsonStringify(value, replacer);
   } catch (e) {
     if (e === NOT_JSON) throw new Failure('script_result', what + ' is not JSON: it contains a ' + notJsonKind);
-    throw new Failure('script_result', what + ' is not JSON: ' + describe(e).message);
+    throw new Failure('script_result', what + ' is not JSON: ' + describe(e).message.split('\\n')[0]);
   }
   return text === undefined ? 'null' : text;
 }
@@ -173,9 +185,18 @@ function fail(f) {
   return 'E' + jsonStringify({ code: f.code, message: f.message, line: f.line });
 }
 
-return function run(kind, fn, varsJson) {
-  const vars = jsonParse(varsJson);
-  const parsed = new MapC();
+const applyFn = Reflect.apply;
+return function connect(fetchRef) {
+const fetchApply = fetchRef.applySync;
+function fetchVariable(name) { return applyFn(fetchApply, fetchRef, [undefined, [name]]); }
+const NO_SHADOW = new SetC();
+
+return function run(kind, fn, eagerJson, shadowedList) {
+  const eager = jsonParse(eagerJson);
+  const shadowed = shadowedList === '' ? NO_SHADOW : new SetC(shadowedList.split(','));
+  const parsed = new MapC(); // fetched variables: name -> value
+  const texts = new MapC(); // fetched variables: name -> JSON text as received
+  const absent = new SetC(); // names the host said are not variables
   const assigned = new MapC();
   let open = true;
   // The scope of the user's code: a 'with' object that claims every name
@@ -184,13 +205,25 @@ return function run(kind, fn, varsJson) {
   const scope = new ProxyC(create(null), {
     has(target, key) {
       if (typeof key !== 'string' || RESERVED.has(key)) return false;
-      return assigned.has(key) || hasOwn(vars, key) || !ALLOWED.has(key);
+      if (!ALLOWED.has(key)) return true;
+      return assigned.has(key) || hasOwn(eager, key) || shadowed.has(key);
     },
     get(target, key) {
       if (typeof key !== 'string') return undefined; // Symbol.unscopables
       if (assigned.has(key)) return assigned.get(key);
+      if (hasOwn(eager, key)) return eager[key];
       if (parsed.has(key)) return parsed.get(key);
-      if (hasOwn(vars, key)) { const v = jsonParse(vars[key]); parsed.set(key, v); return v; }
+      if (!absent.has(key)) {
+        const text = fetchVariable(key);
+        if (typeof text === 'string') {
+          if (text[0] === '!') throw new TypeErrorC('variable ' + key + ' is not JSON: ' + text.slice(1));
+          const v = jsonParse(text);
+          parsed.set(key, v);
+          texts.set(key, text);
+          return v;
+        }
+        absent.add(key);
+      }
       throw new ReferenceErrorC(key + ' is not defined');
     },
     set(target, key, value) {
@@ -221,11 +254,12 @@ return function run(kind, fn, varsJson) {
       out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + toJson(v, 'variable ' + key);
     }
     // A variable changed in place (items.push(4)) counts as assigned when its
-    // JSON differs from what came in. Only variables read can have changed.
+    // JSON differs from what came in. Only fetched variables can have changed:
+    // the eager ones are primitives.
     for (const [key, v] of parsed) {
       if (assigned.has(key)) continue;
       const text = toJson(v, 'variable ' + key);
-      if (text !== vars[key]) out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + text;
+      if (text !== texts.get(key)) out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + text;
     }
     return 'S' + out + '}';
   } catch (e) {
@@ -233,5 +267,6 @@ return function run(kind, fn, varsJson) {
     const d = describe(e);
     return fail(new Failure('script_error', d.message, d.line));
   }
+};
 };
 })()`;

@@ -15,7 +15,11 @@
  * evaluate thousands of conditions a second. So an evaluator owns ONE isolate
  * with ONE context, hardened once, and compiles each source once (LRU cache,
  * 500 by default). An evaluation is then a single synchronous call into the
- * isolate with the compiled function and the variables as a JSON string.
+ * isolate with the compiled function and the cheap variables (numbers,
+ * booleans, null, short strings) as a JSON string. Objects, arrays and long
+ * strings are fetched from the host, as JSON, when the code first reads them:
+ * an evaluation costs what it reads, not what the instance holds (a condition
+ * next to a 10,000-item list variable does not serialise the list).
  *
  * ## Isolation between evaluations in a shared context
  *
@@ -37,13 +41,17 @@
  *
  * User code is compiled as (see `wrapSource` in sandbox.ts):
  *
- *     function ($scope) { with ($scope) { return function () { <user code> }(); } }
+ *     Object.freeze(($scope) => { with ($scope) { return function () { <user code> }(); } })
+ *
+ * (the arrow function is shared by all evaluations of the source and user code
+ * can reach it through `arguments.callee.caller`, hence frozen).
  *
  * `$scope` is a fresh Proxy per evaluation. Its `has` claims every name except
  * the allowed globals (bootstrap.ts `ALLOWED_GLOBALS`), so each free identifier
  * is a process variable: `get` returns it (parsed from JSON on first read, so
  * every evaluation gets its own copy) or throws `ReferenceError: x is not
- * defined`; `set` records the assignment, also for new names. The inner
+ * defined`; `set` records the assignment, also for new names. A variable
+ * named like an allowed global (`Math`, `JSON`, …) wins over it. The inner
  * function keeps `var`, `let`, `const` and function declarations local. Since
  * variables are fresh copies, all intrinsics frozen and the scope new each time,
  * nothing one evaluation does is visible to another.

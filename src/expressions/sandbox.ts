@@ -1,6 +1,6 @@
 import ivm from 'isolated-vm';
 import type { Json, JsonObject } from '../errors.js';
-import { BOOTSTRAP_SOURCE, RUNTIME_FILENAME, USER_FILENAME } from './bootstrap.js';
+import { ALLOWED_GLOBALS, BOOTSTRAP_SOURCE, RUNTIME_FILENAME, USER_FILENAME } from './bootstrap.js';
 import { Lru } from './lru.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
@@ -42,13 +42,16 @@ const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
  * Wraps user code so that it runs as the body of a function (its `var`s,
  * `let`s and function declarations stay local) nested in a sloppy-mode
  * `with ($scope)` block (its free identifiers resolve to process variables).
+ * The outer arrow function is compiled once and shared by every evaluation of
+ * the source; user code can reach it (`arguments.callee.caller`), so it is
+ * frozen, or one evaluation could leave data on it for the next.
  * The prefix has no line break, so line N of the user's source is line N of
  * the compiled script; the suffix starts with one, so a trailing `// comment`
  * cannot swallow it.
  */
 function wrapSource(kind: Kind, source: string): string {
   const body = kind === Kind.Script ? source : `return (${source.replace(/;\s*$/, '')}\n);`;
-  return `(function(){return function($scope){with($scope){return function(){${body}\n}();}};})()`;
+  return `(function(){const run=($scope)=>{with($scope){return function(){${body}\n}();}};return Object.freeze(run);})()`;
 }
 
 function lineCount(source: string): number {
@@ -70,19 +73,31 @@ function messageOf(e: unknown): string {
   }
 }
 
+/** Strings up to this length travel with every call; longer ones are fetched on first read. */
+const EAGER_STRING_MAX = 256;
+const ALLOWED = new Set(ALLOWED_GLOBALS);
+
 /**
- * Variables go in as one string: a JSON object from name to the JSON text of
- * the value. The sandbox parses a variable only when the code reads it, and
- * compares the text to detect in-place changes.
+ * Splits the variables for one call (see bootstrap.ts): the JSON object of the
+ * cheap ones (primitives, short strings), sent every time, and the names of
+ * fetched variables that shadow an allowed global. Everything else is left
+ * for `fetchVariable`: a 10,000-item list costs nothing to a condition that
+ * does not read it.
  */
-function encodeVariables(variables: JsonObject): string {
-  let out = '{';
+function encodeVariables(variables: JsonObject): { eager: string; shadowed: string } {
+  let eager = '{';
+  let shadowed = '';
   for (const key of Object.keys(variables)) {
-    const text = JSON.stringify(variables[key]);
-    if (text === undefined) continue;
-    out += (out.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + JSON.stringify(text);
+    const value = variables[key];
+    const t = typeof value;
+    if (value === null || t === 'number' || t === 'boolean' || (t === 'string' && (value as string).length <= EAGER_STRING_MAX)) {
+      // NaN and Infinity become null, as JSON.stringify does everywhere else.
+      eager += (eager.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + JSON.stringify(value);
+    } else if (ALLOWED.has(key) && value !== undefined) {
+      shadowed += (shadowed === '' ? '' : ',') + key;
+    }
   }
-  return out + '}';
+  return { eager: eager + '}', shadowed };
 }
 
 export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluator {
@@ -94,6 +109,20 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
   if (!(cacheSize >= 1)) throw new RangeError('cacheSize must be at least 1');
 
   let sandbox: Sandbox | undefined;
+  /** The variables of the evaluation under way, for `fetchVariable`. */
+  let current: JsonObject | undefined;
+
+  /** Called from inside the isolate when user code first reads a variable that was not sent eagerly. */
+  function fetchVariable(name: unknown): string | undefined {
+    const variables = current;
+    if (variables === undefined || typeof name !== 'string' || !Object.hasOwn(variables, name)) return undefined;
+    try {
+      return JSON.stringify(variables[name]);
+    } catch (e) {
+      return `!${messageOf(e)}`;
+    }
+  }
+
   let closed = false;
   const cache = new Lru<string, Compiled>(cacheSize, (entry) => {
     if ('fn' in entry) {
@@ -114,8 +143,10 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     try {
       const context = isolate.createContextSync();
       const script = isolate.compileScriptSync(BOOTSTRAP_SOURCE, { filename: RUNTIME_FILENAME });
-      const run = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
+      const connect = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
       script.release();
+      const run = connect.applySync(undefined, [new ivm.Reference(fetchVariable)], { result: { reference: true } }) as ivm.Reference<unknown>;
+      connect.release();
       sandbox = { isolate, context, run };
       return sandbox;
     } catch (e) {
@@ -154,11 +185,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     try {
       script = box.isolate.compileScriptSync(wrapSource(kind, source), { filename: USER_FILENAME });
     } catch (e) {
-      if (e instanceof SyntaxError) {
-        const m = SYNTAX_LOCATION.exec(e.message);
-        const message = `SyntaxError: ${e.message.replace(SYNTAX_LOCATION, '')}`;
-        return { error: new ExpressionError('syntax_error', message, clampLine(m ? Number(m[1]) : undefined, source)) };
-      }
+      if (e instanceof SyntaxError) return { error: syntaxError(box, kind, source, e) };
       throw hostFailure(box, e);
     }
     try {
@@ -178,22 +205,42 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     }
   }
 
+  function syntaxError(box: Sandbox, kind: Kind, source: string, e: SyntaxError): ExpressionError {
+    let error = e;
+    if (kind !== Kind.Script) {
+      // V8 names the token of our wrapper that it tripped on ("Unexpected
+      // token ';'" for "(a + b"). The bare source, parsed alone, fails with
+      // the message a user expects ("Unexpected end of input").
+      try {
+        box.isolate.compileScriptSync(source, { filename: USER_FILENAME }).release();
+      } catch (bare) {
+        if (bare instanceof SyntaxError) error = bare;
+      }
+    }
+    const m = SYNTAX_LOCATION.exec(error.message);
+    const message = `SyntaxError: ${error.message.replace(SYNTAX_LOCATION, '')}`;
+    return new ExpressionError('syntax_error', message, clampLine(m ? Number(m[1]) : undefined, source));
+  }
+
   function evaluate(kind: Kind, source: string, variables: JsonObject): string {
     if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
     if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
-    let varsJson: string;
+    let encoded: { eager: string; shadowed: string };
     try {
-      varsJson = encodeVariables(variables);
+      encoded = encodeVariables(variables);
     } catch (e) {
       throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
     }
     const box = open();
     const fn = compile(box, kind, source);
     let out: unknown;
+    current = variables;
     try {
-      out = box.run.applySync(undefined, [kind, fn.derefInto(), varsJson], { timeout: timeoutMs });
+      out = box.run.applySync(undefined, [kind, fn.derefInto(), encoded.eager, encoded.shadowed], { timeout: timeoutMs });
     } catch (e) {
       throw hostFailure(box, e);
+    } finally {
+      current = undefined;
     }
     if (typeof out !== 'string' || out.length === 0) {
       throw new ExpressionError('script_error', 'the sandbox returned an unexpected value');

@@ -7,6 +7,7 @@ import type { Json, JsonObject } from '../errors.js';
  * - `script_memory`    the memory limit was hit
  * - `script_result`    the result cannot be turned into JSON (functions, cycles, …)
  * - `syntax_error`     the source does not parse
+ * - `evaluator_closed` the evaluator was closed (a programming error of the caller)
  */
 export class ExpressionError extends Error {
   readonly code: string;
@@ -25,6 +26,11 @@ export interface ScriptResult {
    * their final values, JSON-normalised. `let`/`const`/`var` names and
    * function-local names are not included. An assigned `undefined` is reported
    * as `null`.
+   *
+   * A variable the script changed in place without assigning it
+   * (`items.push(4)`, `order.status = 'paid'`) is reported too, when its JSON
+   * differs from the value passed in: the caller cannot tell the two apart
+   * and would otherwise lose the change.
    */
   assigned: JsonObject;
 }

@@ -20,7 +20,7 @@ import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db, Executor } from '../store/db.js';
 import { appendHistory } from '../store/history.js';
-import { insertIncident } from '../store/incidents.js';
+import { insertIncident, resolveIncident } from '../store/incidents.js';
 import { markInboxProcessed, pendingInboxEvents } from '../store/inbox.js';
 import { instanceExists, lockInstance, saveInstance } from '../store/instances.js';
 import { cancelServiceJob, insertServiceJob } from '../store/jobs.js';
@@ -141,7 +141,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         id: uuidv7(),
         code: 'engine_error',
         message: `internal engine error on ${event.type}: ${err instanceof Error ? err.message : String(err)}`,
-        elementId: graph.id,
+        elementId: graph.key,
         tokenId: null,
         createdAt: now().toISOString(),
       };
@@ -175,6 +175,9 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           break;
         case 'incidentOpened':
           await insertIncident(trx, instanceId, processKey, e.incident);
+          break;
+        case 'incidentResolved':
+          await resolveIncident(trx, e.incidentId);
           break;
       }
     }

@@ -1,4 +1,5 @@
 /** Incidents: a token stopped by a problem in the model or the data. */
+import { sql } from 'kysely';
 import type { Incident } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { IncidentRow } from './schema.js';
@@ -34,4 +35,9 @@ export async function listIncidents(db: Executor, f: IncidentFilter): Promise<In
   if (f.open === false) q = q.where('resolved_at', 'is not', null);
   if (f.afterId !== undefined) q = q.where('id', '>', f.afterId);
   return q.orderBy('id').limit(f.limit).execute();
+}
+
+/** The token the incident stopped is gone (cancelled, terminated): the incident is closed with it. */
+export async function resolveIncident(db: Executor, id: string): Promise<void> {
+  await db.updateTable('incident').set({ resolved_at: sql`now()` }).where('id', '=', id).where('resolved_at', 'is', null).execute();
 }

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { compileFiles } from '../../src/bpmn/index.js';
+import type { ProcessGraph } from '../../src/bpmn/types.js';
+import { readFixture } from '../engine/helpers.js';
+
+async function compileFixture(name: string): Promise<ProcessGraph[]> {
+  const { processes, problems } = await compileFiles([{ name, content: readFixture(name) }]);
+  expect(problems).toEqual([]);
+  return processes.map((p) => p.graph);
+}
+
+describe('compiled graph', () => {
+  it('precomputes scopes, incoming/outgoing flows in document order, defaults and conditions', async () => {
+    const [graph] = await compileFixture('exclusive-default-flow.bpmn');
+    expect(graph).toBeDefined();
+    if (!graph) return;
+    expect(graph.key).toBe('exclusive_default');
+    expect(graph.rootScopeId).toBe('exclusive_default');
+    expect(graph.scopes['exclusive_default']).toEqual({
+      id: 'exclusive_default',
+      kind: 'process',
+      parentScopeId: null,
+      noneStartEventId: 'start',
+      startEventIds: ['start'],
+      elementIds: ['start', 'decide', 'big', 'medium', 'small', 'merge', 'end'],
+    });
+    expect(graph.elements['decide']).toMatchObject({
+      type: 'exclusiveGateway',
+      incoming: ['f0'],
+      outgoing: ['f_big', 'f_medium', 'f_small'],
+      defaultFlow: 'f_small',
+      scopeId: 'exclusive_default',
+    });
+    expect(graph.elements['merge']).toMatchObject({ incoming: ['f1', 'f2', 'f3'], outgoing: ['f4'] });
+    expect(graph.flows['f_big']).toEqual({
+      id: 'f_big',
+      name: null,
+      sourceId: 'decide',
+      targetId: 'big',
+      scopeId: 'exclusive_default',
+      condition: 'amount > 1000',
+      isDefault: false,
+    });
+    expect(graph.flows['f_medium']?.condition).toBe('amount > 100');
+    expect(graph.flows['f_small']).toMatchObject({ condition: null, isDefault: true });
+    expect(graph.elements['big']).toMatchObject({ type: 'scriptTask', script: "size = 'big'", preScript: null, loop: null, boundaryEventIds: [] });
+  });
+
+  it('is plain JSON and deeply frozen', async () => {
+    const [graph] = await compileFixture('nested-subprocess-scopes.bpmn');
+    expect(JSON.parse(JSON.stringify(graph))).toEqual(graph);
+    expect(Object.isFrozen(graph)).toBe(true);
+    expect(Object.isFrozen(graph?.elements['outer'])).toBe(true);
+    expect(Object.isFrozen(graph?.elements['outer']?.outgoing)).toBe(true);
+    expect(() => {
+      (graph?.flows as Record<string, unknown>)['x'] = 1;
+    }).toThrow();
+  });
+
+  it('compiles nested subprocesses into nested scopes', async () => {
+    const [graph] = await compileFixture('nested-subprocess-scopes.bpmn');
+    expect(graph?.scopes['outer']).toMatchObject({ kind: 'subProcess', parentScopeId: 'nested_scopes', noneStartEventId: 'outer_start' });
+    expect(graph?.scopes['inner']).toMatchObject({ kind: 'subProcess', parentScopeId: 'outer', noneStartEventId: 'inner_start' });
+    expect(graph?.elements['inner']).toMatchObject({ type: 'subProcess', scopeId: 'outer', childScopeId: 'inner' });
+    expect(graph?.elements['inner_work']?.scopeId).toBe('inner');
+    expect(graph?.flows['i1']?.scopeId).toBe('inner');
+  });
+
+  it('records terminate end events', async () => {
+    const [graph] = await compileFixture('terminate-top-level.bpmn');
+    expect(graph?.elements['kill']).toMatchObject({ type: 'endEvent', eventDefinition: { kind: 'terminate' } });
+    expect(graph?.elements['end']).toMatchObject({ type: 'endEvent', eventDefinition: null });
+  });
+
+  it('tolerates collaborations, empty pools, lanes, annotations, data objects, DI and vendor extras', async () => {
+    const { processes, problems } = await compileFiles([{ name: 'u.bpmn', content: readFixture('user-task-assignment.bpmn') }]);
+    expect(problems).toEqual([]);
+    // the empty pool "customer_pool" is skipped
+    expect(processes.map((p) => [p.key, p.name])).toEqual([['user_tasks', 'User task assignment']]);
+    const graph = processes[0]?.graph;
+    expect(Object.keys(graph?.elements ?? {})).toEqual(['start', 'camunda_task', 'zeebe_task', 'spiff_task', 'manual', 'end']);
+    expect(graph?.elements['camunda_task']).toMatchObject({ lane: 'Sales', documentation: 'Check the amount.' });
+    expect(graph?.elements['manual']?.lane).toBe('Warehouse');
+    expect(graph?.elements['end']?.lane).toBe('Operations');
+  });
+
+  it('reads human task data from camunda, zeebe and spiffworkflow extensions', async () => {
+    const [graph] = await compileFixture('user-task-assignment.bpmn');
+    const human = (id: string) => {
+      const el = graph?.elements[id];
+      return el && (el.type === 'userTask' || el.type === 'manualTask') ? el.human : undefined;
+    };
+    expect(human('camunda_task')).toEqual({
+      assignee: 'demo',
+      candidateGroups: ['sales', 'managers'],
+      candidateUsers: ['alice', 'bob'],
+      formKey: 'embedded:app:forms/approve.html',
+      properties: { documentation: 'Check the amount.' },
+    });
+    expect(human('zeebe_task')).toEqual({
+      assignee: '=initiator',
+      candidateGroups: ['finance'],
+      candidateUsers: ['carol', 'dave'],
+      formKey: 'camunda-forms:bpmn:approveForm',
+      properties: {},
+    });
+    expect(human('spiff_task')?.properties).toEqual({
+      formJsonSchemaFilename: 'approve-schema.json',
+      formUiSchemaFilename: 'approve-uischema.json',
+      instructionsForEndUser: 'Approve order {{ order_id }}',
+    });
+  });
+
+  it('reads service task topics, retries, inputs, headers and result variables', async () => {
+    const [graph] = await compileFixture('service-task-inputs.bpmn');
+    const service = (id: string) => {
+      const el = graph?.elements[id];
+      return el?.type === 'serviceTask' ? el.service : undefined;
+    };
+    expect(service('zeebe_service')).toEqual({
+      topic: 'payments.charge',
+      retries: 5,
+      inputs: [
+        { name: 'amountCents', kind: 'expression', value: 'order.total * 100' },
+        { name: 'currency', kind: 'literal', value: 'EUR' },
+      ],
+      headers: { provider: 'stripe' },
+      resultVariable: null,
+    });
+    expect(service('camunda_service')).toEqual({
+      topic: 'mail.send',
+      retries: 3,
+      inputs: [
+        { name: 'to', kind: 'expression', value: 'customer.email' },
+        { name: 'subject', kind: 'literal', value: 'Your order ${orderId}' },
+      ],
+      headers: {},
+      resultVariable: 'mailResult',
+    });
+    expect(service('spiff_service')).toEqual({
+      topic: 'http/GetRequest',
+      retries: 3,
+      inputs: [
+        { name: 'url', kind: 'expression', value: "'https://example.test/orders/' + orderId" },
+        { name: 'attempt', kind: 'expression', value: '2' },
+      ],
+      headers: {},
+      resultVariable: 'response',
+    });
+  });
+
+  it('reads spiffworkflow pre- and post-scripts', async () => {
+    const [graph] = await compileFixture('spiff-pre-post-scripts.bpmn');
+    expect(graph?.elements['greet']).toMatchObject({
+      preScript: "greeting = 'hello ' + name",
+      postScript: 'answered = reply.length',
+    });
+  });
+
+  it('compiles every engine fixture without problems', async () => {
+    const names = [
+      'activity-conditions-no-match.bpmn',
+      'activity-default-flow.bpmn',
+      'condition-error.bpmn',
+      'exclusive-no-matching-flow.bpmn',
+      'implicit-split-merge.bpmn',
+      'loop-back-edge.bpmn',
+      'milestone-and-manual-task.bpmn',
+      'parallel-join-next-round.bpmn',
+      'parallel-mixed-gateway.bpmn',
+      'parallel-uneven-branches.bpmn',
+      'script-incident.bpmn',
+      'script-timeout.bpmn',
+      'step-limit-cycle.bpmn',
+      'terminate-in-subprocess.bpmn',
+      'user-task-simple.bpmn',
+    ];
+    const { processes, problems } = await compileFiles(names.map((name) => ({ name, content: readFixture(name) })));
+    expect(problems).toEqual([]);
+    expect(processes).toHaveLength(names.length);
+  });
+});
