@@ -105,7 +105,16 @@ describe('multi-process: API, two step workers, a service worker, a scheduler', 
     const procs: Proc[] = [api];
     try {
       const base = `http://127.0.0.1:${port}`;
-      await eventually(async () => (await fetch(`${base}/ready`)).ok, 60_000, `api ready\n${api.output.join('')}`);
+      await eventually(
+        async () => {
+          if (api.child.exitCode !== null || api.child.signalCode !== null) {
+            throw new Error(`api exited (${api.child.exitCode ?? api.child.signalCode}): ${api.output.join('')}`);
+          }
+          return (await fetch(`${base}/ready`)).ok;
+        },
+        90_000,
+        'api ready',
+      );
       const stepA = spawnRole('step-worker', env, 'step-a');
       const stepB = spawnRole('step-worker', env, 'step-b');
       procs.push(stepA, stepB, spawnRole('service-worker', env, 'service'), spawnRole('scheduler', env, 'scheduler'));
