@@ -79,8 +79,18 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
       };
     },
     async ping() {
-      const pong = await shared.ping();
-      if (pong !== 'PONG') throw new Error(`redis answered ${pong}`);
+      // The shared connection queues commands while Redis is away (it must, for
+      // BullMQ), so a bare PING would hang; readiness wants a prompt no.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('redis did not answer PING within 1 s')), 1000);
+      });
+      try {
+        const pong = await Promise.race([shared.ping(), timeout]);
+        if (pong !== 'PONG') throw new Error(`redis answered ${pong}`);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close() {
       closed ??= (async () => {

@@ -50,6 +50,12 @@ export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> 
     await admin.connect();
     try {
       await admin.query(`create schema if not exists ${options.schema}`);
+    } catch (err) {
+      // Two processes creating the schema at once: "if not exists" is not
+      // atomic in Postgres, the loser sees a unique violation. Either way the
+      // schema now exists.
+      const code = (err as { code?: string }).code;
+      if (code !== '23505' && code !== '42P06') throw err;
     } finally {
       await admin.end();
     }

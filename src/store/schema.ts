@@ -1,6 +1,7 @@
 /**
  * Kysely's view of the tables created by migrations/. Kept by hand, in step
- * with the migrations (a test compares it with the live catalog).
+ * with the migrations (test/store/schema.test.ts compares the columns with the
+ * live catalog).
  */
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 import type { Json, JsonObject } from '../errors.js';
