@@ -105,14 +105,40 @@ export function defineScenario(label: string, start: () => Promise<Baton>, stop:
       expect(list.body.items.map((d: { key: string }) => d.key)).toEqual(expect.arrayContaining(['billing', 'fine-script', 'order-approval', 'two-tasks']));
     });
 
+    it('accepts a multipart upload', async () => {
+      const boundary = '----baton-test-boundary';
+      const content = model('two-tasks.bpmn').replace('name="Review"', 'name="Review it"');
+      const payload =
+        `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nmultipart-deploy\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="two-tasks.bpmn"\r\nContent-Type: application/xml\r\n\r\n${content}\r\n` +
+        `--${boundary}--\r\n`;
+      const res = await baton.app!.inject({
+        method: 'POST',
+        url: '/v1/deployments',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        payload,
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().processes).toEqual([expect.objectContaining({ key: 'two-tasks', version: 2 })]);
+      const empty = await baton.app!.inject({
+        method: 'POST',
+        url: '/v1/deployments',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        payload: `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nx\r\n--${boundary}--\r\n`,
+      });
+      expect(empty.statusCode).toBe(400);
+      expect(empty.json().code).toBe('invalid_request');
+    });
+
     it('rejects an invalid model with element ids, and changes nothing', async () => {
-      const bad = model('two-tasks.bpmn').replace('targetRef="join" />', 'targetRef="nowhere" />');
+      const before = await call('GET', '/v1/process-definitions/two-tasks');
+      const bad = model('two-tasks.bpmn').replace('targetRef="join" />', 'targetRef="nowhere" />').replace('name="Review"', 'name="Changed"');
       const res = await call('POST', '/v1/deployments', { files: [{ name: 'bad.bpmn', content: bad }] });
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('invalid_model');
       expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ file: 'bad.bpmn', elementId: expect.any(String) })]));
       const def = await call('GET', '/v1/process-definitions/two-tasks');
-      expect(def.body.version).toBe(1);
+      expect(def.body.versions).toEqual(before.body.versions);
       const notXml = await call('POST', '/v1/deployments', { files: [{ name: 'junk.bpmn', content: 'not xml at all' }] });
       expect(notXml.status).toBe(400);
       expect(notXml.body.details[0]).toMatchObject({ file: 'junk.bpmn' });

@@ -45,7 +45,7 @@ export async function deploymentRoutes(app: FastifyInstance, deps: AppDeps): Pro
         body: {
           content: {
             'application/json': { schema: deployBody },
-            'multipart/form-data': { schema: { type: 'object' } },
+            'multipart/form-data': { schema: { description: 'one file part per model; an optional field "name"' } },
           },
         },
         response: { 201: deployedSchema, 400: errorSchema },

@@ -1,0 +1,58 @@
+/**
+ * Embedded mode keeps its data in BATON_DATA_DIR: an instance waiting at a user
+ * task survives a restart, and the example model is not redeployed as a new
+ * version on every start.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ALL_ROLES, startBaton } from '../../src/boot.js';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../support/env.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'baton-embedded-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const boot = () =>
+  startBaton(loadConfig({ BATON_DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' }), ALL_ROLES, { port: 0, logger: silentLogger() });
+
+describe('embedded mode on disk', () => {
+  it('keeps instances and deployments across a restart', async () => {
+    const first = await boot();
+    let id: string;
+    try {
+      expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(`${first.url}/v1/process-instances`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ processKey: 'order-approval', variables: { price: 5000, qty: 1 }, waitMs: 10_000 }),
+      });
+      const body = await res.json();
+      expect(body).toMatchObject({ status: 'waiting', activeElements: ['approve'] });
+      id = body.id;
+    } finally {
+      await first.close();
+    }
+
+    const second = await boot();
+    try {
+      const defs = await (await fetch(`${second.url}/v1/process-definitions/order-approval`)).json();
+      expect(defs).toMatchObject({ version: 1, versions: [1] });
+      const tasks = await (await fetch(`${second.url}/v1/tasks?processInstanceId=${id}&state=open`)).json();
+      expect(tasks.items).toHaveLength(1);
+      const done = await (
+        await fetch(`${second.url}/v1/tasks/${tasks.items[0].id}/complete`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ variables: { approved: false }, waitMs: 10_000 }),
+        })
+      ).json();
+      expect(done.instance).toMatchObject({ id, status: 'completed', variables: { approved: false, total: 5000 } });
+      const history = await (await fetch(`${second.url}/v1/process-instances/${id}/history`)).json();
+      expect(history.items.map((h: { elementId: string | null; event: string }) => `${h.event}:${h.elementId}`)).toContain('element_started:end-rejected');
+    } finally {
+      await second.close();
+    }
+  });
+});
