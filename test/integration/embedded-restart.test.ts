@@ -11,6 +11,9 @@ import { ALL_ROLES, startBaton } from '../../src/boot.js';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../support/env.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = async (r: Response): Promise<any> => r.json();
+
 const dir = mkdtempSync(join(tmpdir(), 'baton-embedded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -28,7 +31,7 @@ describe('embedded mode on disk', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ processKey: 'order-approval', variables: { price: 5000, qty: 1 }, waitMs: 10_000 }),
       });
-      const body = await res.json();
+      const body = (await res.json()) as { id: string };
       expect(body).toMatchObject({ status: 'waiting', activeElements: ['approve'] });
       id = body.id;
     } finally {
@@ -37,19 +40,19 @@ describe('embedded mode on disk', () => {
 
     const second = await boot();
     try {
-      const defs = await (await fetch(`${second.url}/v1/process-definitions/order-approval`)).json();
+      const defs = await json(await fetch(`${second.url}/v1/process-definitions/order-approval`));
       expect(defs).toMatchObject({ version: 1, versions: [1] });
-      const tasks = await (await fetch(`${second.url}/v1/tasks?processInstanceId=${id}&state=open`)).json();
+      const tasks = await json(await fetch(`${second.url}/v1/tasks?processInstanceId=${id}&state=open`));
       expect(tasks.items).toHaveLength(1);
-      const done = await (
+      const done = await json(
         await fetch(`${second.url}/v1/tasks/${tasks.items[0].id}/complete`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ variables: { approved: false }, waitMs: 10_000 }),
-        })
-      ).json();
+        }),
+      );
       expect(done.instance).toMatchObject({ id, status: 'completed', variables: { approved: false, total: 5000 } });
-      const history = await (await fetch(`${second.url}/v1/process-instances/${id}/history`)).json();
+      const history = await json(await fetch(`${second.url}/v1/process-instances/${id}/history`));
       expect(history.items.map((h: { elementId: string | null; event: string }) => `${h.event}:${h.elementId}`)).toContain('element_started:end-rejected');
     } finally {
       await second.close();
