@@ -5,7 +5,7 @@
  * one they talk to.
  */
 import { mkdirSync } from 'node:fs';
-import { Kysely, Migrator, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.js';
@@ -109,9 +109,15 @@ export async function openPglite(dataDir: string | null): Promise<OpenedDb> {
  * advisory lock (pg_advisory_lock), and each migration runs in a transaction.
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
+  // Name the schema of Kysely's own bookkeeping tables explicitly: without it,
+  // Kysely's "does the table exist" check matches a table of that name in ANY
+  // schema, so a second Baton schema in the same database (tests, or several
+  // deployments sharing one database) would skip creating its own.
+  const schema = await sql<{ s: string }>`select current_schema() as s`.execute(db);
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
+    migrationTableSchema: schema.rows[0]!.s,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

@@ -69,6 +69,21 @@ describe('schema', () => {
     }
   });
 
+  it('a second schema in the same database gets its own migration bookkeeping', async () => {
+    // Regression: Kysely looked for its lock table in any schema and, finding
+    // the first schema's, never created the second one's.
+    const other = uniqueName('t_schema_b');
+    const d = await openPostgres({ url: PG_URL, schema: other, max: 2 });
+    try {
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial']);
+      const t = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${other} and table_name like 'kysely_migration%'`.execute(d.db);
+      expect(t.rows[0]!.n).toBe(2);
+    } finally {
+      await sql`drop schema if exists ${sql.raw(other)} cascade`.execute(d.db);
+      await d.close();
+    }
+  });
+
   it('PGlite: the same migrations give the same tables', async () => {
     const d = await openPglite(null);
     try {
