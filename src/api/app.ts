@@ -17,6 +17,7 @@ import { instanceRoutes } from './routes/instances.js';
 import { taskRoutes } from './routes/tasks.js';
 import { externalTaskRoutes } from './routes/external-tasks.js';
 import { incidentRoutes } from './routes/incidents.js';
+import { messageRoutes } from './routes/messages.js';
 
 export interface AppDeps {
   db: Db;
@@ -80,6 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await taskRoutes(v1, deps);
       await externalTaskRoutes(v1, deps);
       await incidentRoutes(v1, deps);
+      await messageRoutes(v1, deps);
     },
     { prefix: '/v1' },
   );

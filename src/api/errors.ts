@@ -17,6 +17,8 @@ const STATUS: Record<string, number> = {
   task_not_found: 404,
   external_task_not_found: 404,
   route_not_found: 404,
+  message_not_correlated: 404,
+  message_not_found: 404,
   task_not_open: 409,
   instance_ended: 409,
   external_task_not_locked: 409,

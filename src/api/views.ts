@@ -27,6 +27,17 @@ export function instanceView(r: ProcessInstanceRow) {
       ...(i.line !== undefined ? { line: i.line } : {}),
       createdAt: i.createdAt,
     })),
+    waits: Object.values(r.state.triggers ?? {})
+      .filter((t) => t.kind !== 'conditional' || t.condition !== undefined)
+      .map((t) => ({
+        id: t.id,
+        kind: t.kind,
+        elementId: t.elementId,
+        ...(t.dueAt !== undefined ? { dueAt: t.dueAt } : {}),
+        ...(t.name !== undefined ? { name: t.name } : {}),
+        ...(t.correlationKey !== undefined ? { correlationKey: t.correlationKey } : {}),
+        ...(t.condition !== undefined ? { condition: t.condition } : {}),
+      })),
     parentInstanceId: r.parent_instance_id,
     startedAt: iso(r.started_at),
     endedAt: iso(r.ended_at),

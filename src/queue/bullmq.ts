@@ -23,6 +23,11 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
   const shared = connect();
   const queues = new Map<string, Queue>();
   const consumers = new Set<Worker>();
+  // Pub/sub needs a connection of its own (a subscribed Redis connection can do
+  // nothing else); made on first subscribe.
+  let subscriber: Redis | null = null;
+  const listeners = new Map<string, Set<(message: string) => void>>();
+  const channelOf = (channel: string) => `${opts.prefix}:pubsub:${channel}`;
   let closed: Promise<void> | null = null;
 
   const queueFor = (name: string): Queue => {
@@ -78,6 +83,28 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
         },
       };
     },
+    async publish(channel: string, message: string) {
+      await shared.publish(channelOf(channel), message);
+    },
+    async subscribe(channel: string, listener: (message: string) => void) {
+      if (!subscriber) {
+        subscriber = connect();
+        subscriber.on('message', (ch: string, message: string) => {
+          for (const l of listeners.get(ch) ?? []) l(message);
+        });
+      }
+      const ch = channelOf(channel);
+      let set = listeners.get(ch);
+      if (!set) {
+        set = new Set();
+        listeners.set(ch, set);
+        await subscriber.subscribe(ch);
+      }
+      set.add(listener);
+      return async () => {
+        set.delete(listener);
+      };
+    },
     async ping() {
       // The shared connection queues commands while Redis is away (it must, for
       // BullMQ), so a bare PING would hang; readiness wants a prompt no.
@@ -96,6 +123,7 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
       closed ??= (async () => {
         await Promise.allSettled([...consumers].map(async (w) => { await w.close(); await w.disconnect(); }));
         await Promise.allSettled([...queues.values()].map((q) => q.close()));
+        subscriber?.disconnect();
         shared.disconnect();
       })();
       return closed;

@@ -3,6 +3,7 @@
  * BullMQ one. Doorbells that are still waiting and equal (same JSON) are
  * merged: the one that runs will see all the work.
  */
+import { EventEmitter } from 'node:events';
 import type { Consumer, Transport, WorkQueue } from './types.js';
 
 interface Item {
@@ -46,6 +47,8 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
   const queues = new Map<string, MemoryQueue>();
   const consumers = new Set<Consumer>();
   let closing = false;
+  const bus = new EventEmitter();
+  bus.setMaxListeners(0);
   const get = (name: string) => {
     let q = queues.get(name);
     if (!q) queues.set(name, (q = new MemoryQueue()));
@@ -112,9 +115,19 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
       consumers.add(consumer);
       return consumer;
     },
+    async publish(channel: string, message: string) {
+      if (!closing) bus.emit(channel, message);
+    },
+    async subscribe(channel: string, listener: (message: string) => void) {
+      bus.on(channel, listener);
+      return async () => {
+        bus.off(channel, listener);
+      };
+    },
     async ping() {},
     async close() {
       closing = true;
+      bus.removeAllListeners();
       for (const q of queues.values()) {
         for (const t of q.timers) clearTimeout(t);
         q.timers.clear();

@@ -17,6 +17,14 @@ export interface Transport {
   queue<T>(name: string): WorkQueue<T>;
   /** The handler may throw: the job is retried a few times with backoff, then dropped (the sweep recovers). */
   consume<T>(name: string, handler: (data: T) => Promise<void>, opts: { concurrency: number }): Consumer;
+  /**
+   * Fire-and-forget notifications between processes (Redis pub/sub, or an
+   * in-process emitter). Used only to cut latency — e.g. to wake the scheduler
+   * when a step arms a timer due sooner than its next poll — never for
+   * anything that must not be lost.
+   */
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>;
   /** resolves when the broker answers; rejects otherwise */
   ping(): Promise<void>;
   /** closes every queue and consumer; safe to call twice */
@@ -25,6 +33,8 @@ export interface Transport {
 
 export const STEP_QUEUE = 'step';
 export const SERVICE_QUEUE = 'service';
+/** pub/sub channel: a timer was armed; the message is its due time in epoch ms */
+export const TIMER_CHANNEL = 'timers';
 
 export interface StepDoorbell {
   instanceId: string;

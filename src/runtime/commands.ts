@@ -20,11 +20,12 @@ import {
   lockDeployments,
 } from '../store/definitions.js';
 import { insertInboxEvent, isInboxEventProcessed } from '../store/inbox.js';
-import { getInstance, insertInstance } from '../store/instances.js';
+import { getInstance } from '../store/instances.js';
 import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
-import { notStartedState } from './step.js';
+import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
+import { registerStartEvents } from './start-events.js';
 
 export interface CommandDeps {
   db: Db;
@@ -93,9 +94,10 @@ export function createCommands(deps: CommandDeps) {
         created = true;
         const def = { id: uuidv7(), key: p.key, version: (latest?.version ?? 0) + 1, name: p.name };
         result.push(def);
-        pending.push(() =>
-          insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum }),
-        );
+        pending.push(async () => {
+          await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum });
+          await registerStartEvents(trx, def.id, p.key, p.graph);
+        });
       }
       if (!created) {
         const first = result[0]!;
@@ -129,20 +131,10 @@ export function createCommands(deps: CommandDeps) {
           : `process ${input.processKey} is not deployed`,
       );
     }
-    const id = uuidv7();
-    const out = await db.transaction().execute(async (trx) => {
-      const instance = await insertInstance(trx, {
-        id,
-        definition_id: def.id,
-        process_key: def.key,
-        version: def.version,
-        business_key: input.businessKey ?? null,
-        state: notStartedState(),
-      });
-      const inboxId = await insertInboxEvent(trx, id, 'start', { variables: input.variables ?? {} });
-      return { instance, inboxId };
-    });
-    await ring(id);
+    const out = await db.transaction().execute((trx) =>
+      spawnInstance(trx, def, { variables: input.variables ?? {}, businessKey: input.businessKey ?? null }),
+    );
+    await ring(out.instance.id);
     return out;
   }
 
@@ -179,10 +171,14 @@ export function createCommands(deps: CommandDeps) {
     const deadline = Date.now() + waitMs;
     let delay = 5;
     for (;;) {
+      // Inbox first, row second: a row read after seeing the event processed
+      // reflects at least the step that processed it. (The other order could
+      // return the row as it was just before that step committed.)
+      const processed = await isInboxEventProcessed(db, inboxId);
       const row = await getInstance(db, instanceId);
       if (!row) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
+      if (processed && row.status !== 'running') return row;
       if (Date.now() >= deadline) return row;
-      if (row.status !== 'running' && (await isInboxEventProcessed(db, inboxId))) return row;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
       delay = Math.min(delay * 2, 100);
     }
@@ -257,8 +253,26 @@ export function createCommands(deps: CommandDeps) {
     );
   }
 
+  /** POST /v1/messages: deliver to exactly one place (see correlation.ts). */
+  async function publish(m: PublishedMessage): Promise<MessageOutcome> {
+    const rings = new Set<string>();
+    const outcome = await db.transaction().execute((trx) => publishMessage(trx, m, rings));
+    for (const id of rings) await ring(id);
+    return outcome;
+  }
+
+  /** POST /v1/signals: broadcast. */
+  async function signal(s: { name: string; variables: JsonObject }): Promise<SignalOutcome> {
+    const rings = new Set<string>();
+    const outcome = await db.transaction().execute((trx) => broadcastSignal(trx, s, rings));
+    for (const id of rings) await ring(id);
+    return outcome;
+  }
+
   return {
     deploy,
+    publish,
+    signal,
     startInstance,
     completeTask,
     cancelInstance: (id: string, reason?: string) => instanceCommand(id, 'cancel', reason ? { reason } : {}),

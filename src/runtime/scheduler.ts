@@ -1,13 +1,28 @@
 /**
- * The scheduler's loops. In this issue: the sweep that re-rings doorbells for
- * inbox rows left pending too long (a lost Redis job, a worker killed between
- * dequeue and commit). Any number of schedulers may run: two of them ringing
- * for the same instance cost one extra no-op step, nothing more.
+ * The scheduler's loops. Any number of schedulers may run at once; each loop
+ * claims its work with FOR UPDATE SKIP LOCKED and commits the claim together
+ * with its consequence, so no work is done twice and none is lost when a
+ * scheduler dies mid-way.
+ *
+ * - timers: due timer rows → deleted + `timerFired` inbox rows, one transaction
+ *   per batch. The loop sleeps until the next due time (bounded by
+ *   `maxSleepMs`) and wakes early when a step announces a sooner timer.
+ * - timer start events: due schedules → one new instance per occurrence, and
+ *   the schedule advanced, in one transaction.
+ * - sweep: instances with inbox rows pending longer than `sweepAfterMs` get
+ *   their doorbell rung again (a lost Redis job, a worker killed mid-step).
+ * - buffered messages past their TTL are marked expired.
  */
 import type { Logger } from 'pino';
-import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
+import type { TimerDefinition } from '../bpmn/types.js';
+import { STEP_QUEUE, TIMER_CHANNEL, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
-import { strandedInstances } from '../store/inbox.js';
+import { definitionById } from '../store/definitions.js';
+import { insertInboxEvent, strandedInstances } from '../store/inbox.js';
+import { advanceSchedule, claimDueSchedules, expireBufferedMessages, msUntilNextSchedule } from '../store/messages.js';
+import { claimDueTimers, msUntilNextTimer } from '../store/waits.js';
+import { spawnInstance } from './correlation.js';
+import { nextOccurrence } from './schedules.js';
 
 export interface SchedulerDeps {
   db: Db;
@@ -15,48 +30,150 @@ export interface SchedulerDeps {
   logger: Logger;
   sweepAfterMs: number;
   sweepIntervalMs: number;
+  /** longest sleep of the timer loop when nothing is due sooner */
+  maxSleepMs?: number;
+  /** timers claimed per transaction */
+  batchSize?: number;
 }
 
 export interface Scheduler {
   /** one sweep now; returns how many instances were re-rung */
   sweep(): Promise<number>;
+  /** fire due timers and timer-start occurrences now; returns how many */
+  fireDue(): Promise<number>;
   close(): Promise<void>;
 }
 
 export function startScheduler(deps: SchedulerDeps): Scheduler {
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const log = deps.logger.child({ role: 'scheduler' });
+  const maxSleepMs = deps.maxSleepMs ?? 1000;
+  const batchSize = deps.batchSize ?? 500;
   let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let current: Promise<unknown> = Promise.resolve();
+
+  async function ring(ids: Iterable<string>): Promise<void> {
+    const list = [...new Set(ids)];
+    if (list.length === 0) return;
+    await stepQueue.addMany(list.map((instanceId) => ({ instanceId }))).catch((err: unknown) => {
+      log.warn({ err }, 'could not ring; the sweep will');
+    });
+  }
 
   async function sweep(): Promise<number> {
     const ids = await strandedInstances(deps.db, deps.sweepAfterMs, 1000);
     if (ids.length > 0) {
-      await stepQueue.addMany(ids.map((instanceId) => ({ instanceId })));
+      await ring(ids);
       log.info({ count: ids.length }, 're-rang stranded instances');
     }
+    await expireBufferedMessages(deps.db);
     return ids.length;
   }
 
+  async function fireTimers(): Promise<number> {
+    const fired = await deps.db.transaction().execute(async (trx) => {
+      const rows = await claimDueTimers(trx, batchSize);
+      for (const t of rows) await insertInboxEvent(trx, t.instance_id, 'timerFired', { timerId: t.id });
+      return rows;
+    });
+    await ring(fired.map((t) => t.instance_id));
+    return fired.length;
+  }
+
+  async function fireSchedules(): Promise<number> {
+    const started = await deps.db.transaction().execute(async (trx) => {
+      const rows = await claimDueSchedules(trx, 50);
+      const ids: string[] = [];
+      for (const s of rows) {
+        const def = await definitionById(trx, s.definition_id);
+        const due = s.next_due_at!;
+        if (def) {
+          const { instance } = await spawnInstance(trx, def, { variables: {}, businessKey: null, startEventId: s.element_id });
+          ids.push(instance.id);
+        }
+        const next = nextOccurrence(s.spec as unknown as TimerDefinition, due, new Date(), s.remaining);
+        await advanceSchedule(trx, s.id, next.due, next.remaining);
+      }
+      return ids;
+    });
+    await ring(started);
+    return started.length;
+  }
+
+  async function fireDue(): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const t = await fireTimers();
+      const s = await fireSchedules();
+      n += t + s;
+      // A full batch means more may be due right now.
+      if (t < batchSize && s < 50) return n;
+    }
+  }
+
+  // ---- the timer loop: sleep until the next due time or a wake-up --------
+  let wake: (() => void) | null = null;
+  let wakeAt = Infinity;
+  const unsubscribe = deps.transport.subscribe(TIMER_CHANNEL, (message) => {
+    const due = Number(message);
+    // Only a timer due before we planned to wake is worth waking for.
+    if (Number.isFinite(due) && due < wakeAt) wake?.();
+  });
+
+  async function timerLoop(): Promise<void> {
+    while (!stopped) {
+      try {
+        const fired = await fireDue();
+        const [t, s] = await Promise.all([msUntilNextTimer(deps.db), msUntilNextSchedule(deps.db)]);
+        let next = Math.min(t ?? Infinity, s ?? Infinity, maxSleepMs);
+        if (next <= 0) {
+          if (fired > 0) continue;
+          // Due but not claimable: another scheduler holds it right now. Do not spin.
+          next = 10;
+        }
+        await new Promise<void>((resolve) => {
+          wakeAt = Date.now() + next;
+          const timer = setTimeout(done, next);
+          function done() {
+            clearTimeout(timer);
+            wake = null;
+            wakeAt = Infinity;
+            resolve();
+          }
+          wake = done;
+        });
+      } catch (err) {
+        log.error({ err }, 'timer loop failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(1000, maxSleepMs)));
+      }
+    }
+  }
+
+  // ---- the sweep loop ----------------------------------------------------
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping: Promise<unknown> = Promise.resolve();
   const tick = () => {
     if (stopped) return;
-    current = sweep()
+    sweeping = sweep()
       .catch((err: unknown) => log.error({ err }, 'sweep failed'))
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, deps.sweepIntervalMs);
+        if (!stopped) sweepTimer = setTimeout(tick, deps.sweepIntervalMs);
       });
   };
-  timer = setTimeout(tick, deps.sweepIntervalMs);
+  sweepTimer = setTimeout(tick, deps.sweepIntervalMs);
+  const timers = timerLoop();
 
   let closing: Promise<void> | null = null;
   return {
     sweep,
+    fireDue,
     close() {
       closing ??= (async () => {
         stopped = true;
-        if (timer) clearTimeout(timer);
-        await current;
+        if (sweepTimer) clearTimeout(sweepTimer);
+        wake?.();
+        await sweeping;
+        await timers;
+        await (await unsubscribe)();
       })();
       return closing;
     },

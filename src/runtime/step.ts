@@ -13,25 +13,19 @@
 import type { Logger } from 'pino';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
-import type { Effect, EngineContext, EngineEvent, HistoryEntry, InstanceState, StepResult } from '../engine/types.js';
-import type { JsonObject } from '../errors.js';
+import type { Effect, EngineContext, EngineEvent, InstanceState, StepResult } from '../engine/types.js';
 import type { Evaluator } from '../expressions/types.js';
 import { uuidv7 } from '../ids.js';
-import { SERVICE_QUEUE, STEP_QUEUE, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
-import type { Db, Executor } from '../store/db.js';
-import { appendHistory } from '../store/history.js';
-import { insertIncident, resolveIncident } from '../store/incidents.js';
-import { markInboxProcessed, pendingInboxEvents } from '../store/inbox.js';
+import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
+import type { Db } from '../store/db.js';
+import { markInboxProcessed, pendingInboxEvents, pendingInboxIds } from '../store/inbox.js';
 import { instanceExists, lockInstance, saveInstance } from '../store/instances.js';
-import { cancelServiceJob, insertServiceJob } from '../store/jobs.js';
 import type { InboxRow } from '../store/schema.js';
-import { closeHumanTask, insertHumanTask } from '../store/tasks.js';
 import type { DefinitionCache } from './definitions.js';
+import { emptyOutput, writeEffects, type EffectOutput } from './effects.js';
+import { toEngineEvent } from './inbox-events.js';
 
-/** The state an instance row holds between its creation and its first step. */
-export function notStartedState(): InstanceState {
-  return { v: 1, status: 'running', rootScopeId: '', tokens: {}, scopes: {}, incidents: [] };
-}
+export { notStartedState } from './correlation.js';
 
 export interface StepDeps {
   db: Db;
@@ -64,12 +58,17 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator };
 
-  async function once(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; topics: Set<string> }> {
-    const topics = new Set<string>();
-    const outcome = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
+  async function once(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+    const out = emptyOutput();
+    const result = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
       const row = await lockInstance(trx, instanceId);
       if (!row) {
-        return { outcome: (await instanceExists(trx, instanceId)) ? { kind: 'locked' } : { kind: 'missing' }, more: false };
+        if (await instanceExists(trx, instanceId)) return { outcome: { kind: 'locked' }, more: false };
+        // Inbox rows addressed to an instance that does not exist (a child that
+        // was never created, a bad id): consume them, or the sweep would ring
+        // for them forever.
+        await markInboxProcessed(trx, await pendingInboxIds(trx, instanceId));
+        return { outcome: { kind: 'missing' }, more: false };
       }
       const events = await pendingInboxEvents(trx, instanceId, batchSize);
       if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
@@ -77,7 +76,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       const log = deps.logger.child({ instanceId });
       let state = row.state;
       let suspended = row.suspended;
-      const consumed: number[] = [];
+      const consumed: InboxRow[] = [];
       const effects: Effect[] = [];
       let graph: ProcessGraph | null = null;
 
@@ -89,7 +88,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       for (const ev of events) {
         if (ev.kind === 'suspend' || ev.kind === 'resume') {
           if (!ENDED.has(state.status)) suspended = ev.kind === 'suspend';
-          consumed.push(ev.id);
+          consumed.push(ev);
           continue;
         }
         if (ev.kind !== 'cancel' && (suspended || deferred)) {
@@ -97,16 +96,16 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           continue;
         }
         if (ev.kind === 'cancel') suspended = false;
-        consumed.push(ev.id);
+        consumed.push(ev);
         const event = toEngineEvent(ev);
         if (event === null) {
-          log.warn({ inboxId: ev.id, kind: ev.kind }, 'unknown inbox event kind ignored');
+          log.warn({ inboxId: ev.id, kind: ev.kind }, 'unusable inbox event ignored');
           continue;
         }
         graph ??= await deps.definitions.get(trx, row.definition_id);
-        const result = applySafely(graph, state, event, log);
-        state = result.state;
-        effects.push(...result.effects);
+        const stepped = applySafely(graph, state, event, log);
+        state = stepped.state;
+        effects.push(...stepped.effects);
       }
 
       // Only deferred events (suspended instance): nothing to write.
@@ -114,16 +113,20 @@ export function createStepRunner(deps: StepDeps): StepRunner {
 
       const status = suspended && !ENDED.has(state.status) ? 'suspended' : state.status;
       await saveInstance(trx, instanceId, row.rev, { state, status, ended: ENDED.has(state.status), suspended });
-      await markInboxProcessed(trx, consumed);
-      await writeEffects(trx, instanceId, row.process_key, effects, topics);
+      await markInboxProcessed(
+        trx,
+        consumed.map((e) => e.id),
+      );
+      await writeEffects(trx, row, state, effects, consumed, out);
       return {
         outcome: { kind: 'stepped', applied: consumed.length, status },
         // A full batch means more may be waiting; events deferred by a
-        // suspension that ended in this batch are still pending.
-        more: !suspended && (events.length === batchSize || deferred),
+        // suspension that ended in this batch are still pending; effects may
+        // have put new rows into this instance's own inbox.
+        more: !suspended && (events.length === batchSize || deferred || out.again),
       };
     });
-    return { ...outcome, topics };
+    return { ...result, out };
   }
 
   /**
@@ -153,35 +156,13 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     }
   }
 
-  async function writeEffects(trx: Executor, instanceId: string, processKey: string, effects: Effect[], topics: Set<string>) {
-    const history: HistoryEntry[] = [];
-    for (const e of effects) {
-      switch (e.type) {
-        case 'history':
-          history.push(e.entry);
-          break;
-        case 'humanTaskOpened':
-          await insertHumanTask(trx, instanceId, processKey, e.task);
-          break;
-        case 'humanTaskClosed':
-          await closeHumanTask(trx, e.taskId, e.state);
-          break;
-        case 'serviceJobCreated':
-          await insertServiceJob(trx, instanceId, processKey, e.job);
-          topics.add(e.job.topic);
-          break;
-        case 'serviceJobCancelled':
-          await cancelServiceJob(trx, e.jobId);
-          break;
-        case 'incidentOpened':
-          await insertIncident(trx, instanceId, processKey, e.incident);
-          break;
-        case 'incidentResolved':
-          await resolveIncident(trx, e.incidentId);
-          break;
-      }
-    }
-    await appendHistory(trx, instanceId, history);
+  /** After the commit: ring everything the step gave work to. Failures only cost latency (the sweep re-rings). */
+  async function ringAfterCommit(instanceId: string, out: EffectOutput): Promise<void> {
+    const warn = (what: string) => (err: unknown) => deps.logger.warn({ err, instanceId }, `could not ring ${what}; the sweep or polling will catch up`);
+    if (out.topics.size > 0) await serviceQueue.addMany([...out.topics].map((topic) => ({ topic }))).catch(warn('the service queue'));
+    out.rings.delete(instanceId);
+    if (out.rings.size > 0) await stepQueue.addMany([...out.rings].map((id) => ({ instanceId: id }))).catch(warn('other instances'));
+    if (out.earliestTimer !== null) await deps.transport.publish(TIMER_CHANNEL, String(out.earliestTimer)).catch(warn('the scheduler'));
   }
 
   return {
@@ -192,11 +173,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       for (let round = 0; round < 5; round++) {
         const r = await once(instanceId);
         last = r.outcome;
-        if (r.topics.size > 0) {
-          await serviceQueue.addMany([...r.topics].map((topic) => ({ topic }))).catch((err: unknown) => {
-            deps.logger.warn({ err, instanceId }, 'could not ring the service queue; workers will poll');
-          });
-        }
+        await ringAfterCommit(instanceId, r.out);
         if (last.kind === 'locked') {
           // Someone else is stepping this instance right now. Ring again shortly:
           // it may have read the inbox before our event was committed.
@@ -209,41 +186,4 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       return last;
     },
   };
-}
-
-function toEngineEvent(ev: InboxRow): EngineEvent | null {
-  const p = ev.payload as JsonObject;
-  const vars = (v: unknown): JsonObject | undefined =>
-    v && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : undefined;
-  switch (ev.kind) {
-    case 'start': {
-      const variables = vars(p.variables);
-      return {
-        type: 'start',
-        ...(variables ? { variables } : {}),
-        ...(typeof p.startEventId === 'string' ? { startEventId: p.startEventId } : {}),
-      };
-    }
-    case 'humanTaskCompleted': {
-      const variables = vars(p.variables);
-      return { type: 'humanTaskCompleted', taskId: String(p.taskId), ...(variables ? { variables } : {}) };
-    }
-    case 'serviceJobCompleted': {
-      const variables = vars(p.variables);
-      return { type: 'serviceJobCompleted', jobId: String(p.jobId), ...(variables ? { variables } : {}) };
-    }
-    case 'serviceJobFailed':
-      return { type: 'serviceJobFailed', jobId: String(p.jobId), message: String(p.message ?? 'service job failed') };
-    case 'serviceJobBpmnError':
-      return {
-        type: 'serviceJobBpmnError',
-        jobId: String(p.jobId),
-        errorCode: String(p.errorCode),
-        ...(typeof p.message === 'string' ? { message: p.message } : {}),
-      };
-    case 'cancel':
-      return { type: 'cancel', ...(typeof p.reason === 'string' ? { reason: p.reason } : {}) };
-    default:
-      return null;
-  }
 }

@@ -50,3 +50,8 @@ export async function strandedInstances(db: Executor, olderThanMs: number, limit
     .execute();
   return rows.map((r) => r.instance_id);
 }
+
+export async function pendingInboxIds(db: Executor, instanceId: string): Promise<number[]> {
+  const rows = await db.selectFrom('inbox').select('id').where('instance_id', '=', instanceId).where('processed_at', 'is', null).execute();
+  return rows.map((r) => r.id);
+}

@@ -126,6 +126,58 @@ export interface IncidentTable {
   resolved_at: NullableTimestamp;
 }
 
+export interface TimerTable {
+  id: string;
+  instance_id: string;
+  element_id: string;
+  token_id: string | null;
+  due_at: Timestamp;
+  spec: JsonColumn<JsonObject>;
+  created_at: Timestamp;
+}
+
+export interface SubscriptionTable {
+  id: string;
+  instance_id: string;
+  kind: string;
+  name: string;
+  correlation_key: string | null;
+  element_id: string;
+  token_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface MessageTable {
+  id: string;
+  message_id: string | null;
+  name: string;
+  correlation_key: string | null;
+  variables: JsonColumn<JsonObject>;
+  outcome: ColumnType<JsonObject | null, string | null | undefined, string | null>;
+  expires_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface StartEventTable {
+  definition_id: string;
+  process_key: string;
+  element_id: string;
+  kind: string;
+  name: string | null;
+  spec: ColumnType<JsonObject | null, string | null | undefined, string | null>;
+}
+
+export interface TimerScheduleTable {
+  id: string;
+  definition_id: string;
+  process_key: string;
+  element_id: string;
+  next_due_at: NullableTimestamp;
+  remaining: number | null;
+  spec: JsonColumn<JsonObject>;
+  active: Generated<boolean>;
+}
+
 export interface Database {
   deployment: DeploymentTable;
   deployment_resource: DeploymentResourceTable;
@@ -136,6 +188,11 @@ export interface Database {
   service_job: ServiceJobTable;
   history: HistoryTable;
   incident: IncidentTable;
+  timer: TimerTable;
+  subscription: SubscriptionTable;
+  message: MessageTable;
+  start_event: StartEventTable;
+  timer_schedule: TimerScheduleTable;
 }
 
 export type ProcessDefinitionRow = Selectable<ProcessDefinitionTable>;
@@ -145,4 +202,9 @@ export type HumanTaskRow = Selectable<HumanTaskTable>;
 export type ServiceJobRow = Selectable<ServiceJobTable>;
 export type HistoryRow = Selectable<HistoryTable>;
 export type IncidentRow = Selectable<IncidentTable>;
+export type TimerRow = Selectable<TimerTable>;
+export type SubscriptionRow = Selectable<SubscriptionTable>;
+export type MessageRow = Selectable<MessageTable>;
+export type StartEventRow = Selectable<StartEventTable>;
+export type TimerScheduleRow = Selectable<TimerScheduleTable>;
 export type NewHumanTask = Insertable<HumanTaskTable>;

@@ -1,0 +1,63 @@
+/**
+ * Inbox rows → engine events. The rows are written by our own code (API,
+ * workers, scheduler, other instances' steps), but they are stored data: a row
+ * that does not have the shape its kind needs is reported as unusable, never
+ * passed to the engine half-formed.
+ */
+import type { EngineEvent } from '../engine/types.js';
+import type { JsonObject } from '../errors.js';
+import type { InboxRow } from '../store/schema.js';
+
+const obj = (v: unknown): JsonObject | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Control kinds handled by the step executor itself, not by the engine. */
+export const CONTROL_KINDS = new Set(['suspend', 'resume']);
+
+export function toEngineEvent(ev: InboxRow): EngineEvent | null {
+  const p = obj(ev.payload) ?? {};
+  const variables = obj(p.variables);
+  const withVars = variables ? { variables } : {};
+  switch (ev.kind) {
+    case 'start': {
+      const parent = obj(p.parent);
+      return {
+        type: 'start',
+        ...withVars,
+        ...(str(p.startEventId) ? { startEventId: str(p.startEventId)! } : {}),
+        ...(parent && str(parent.instanceId) && str(parent.tokenId)
+          ? { parent: { instanceId: str(parent.instanceId)!, tokenId: str(parent.tokenId)!, ...(str(parent.childId) ? { childId: str(parent.childId)! } : {}) } }
+          : {}),
+      };
+    }
+    case 'humanTaskCompleted':
+      return str(p.taskId) ? { type: 'humanTaskCompleted', taskId: str(p.taskId)!, ...withVars } : null;
+    case 'serviceJobCompleted':
+      return str(p.jobId) ? { type: 'serviceJobCompleted', jobId: str(p.jobId)!, ...withVars } : null;
+    case 'serviceJobFailed':
+      return str(p.jobId) ? { type: 'serviceJobFailed', jobId: str(p.jobId)!, message: str(p.message) ?? 'service job failed' } : null;
+    case 'serviceJobBpmnError':
+      return str(p.jobId) && str(p.errorCode)
+        ? { type: 'serviceJobBpmnError', jobId: str(p.jobId)!, errorCode: str(p.errorCode)!, ...(str(p.message) ? { message: str(p.message)! } : {}) }
+        : null;
+    case 'cancel':
+      return { type: 'cancel', ...(str(p.reason) ? { reason: str(p.reason)! } : {}) };
+    case 'timerFired':
+      return str(p.timerId) ? { type: 'timerFired', timerId: str(p.timerId)! } : null;
+    case 'messageReceived':
+    case 'signalReceived':
+      return str(p.subscriptionId) && str(p.name) ? { type: ev.kind, subscriptionId: str(p.subscriptionId)!, name: str(p.name)!, ...withVars } : null;
+    case 'childCompleted':
+      return str(p.childId) ? { type: 'childCompleted', childId: str(p.childId)!, variables: variables ?? {} } : null;
+    case 'childFailed': {
+      const kind = p.kind === 'error' || p.kind === 'escalation' || p.kind === 'incident' ? p.kind : null;
+      return str(p.childId) && kind
+        ? { type: 'childFailed', childId: str(p.childId)!, errorCode: str(p.errorCode) ?? '', message: str(p.message) ?? '', kind }
+        : null;
+    }
+    case 'childTerminated':
+      return str(p.childId) ? { type: 'childTerminated', childId: str(p.childId)! } : null;
+    default:
+      return null;
+  }
+}

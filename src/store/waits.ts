@@ -1,0 +1,111 @@
+/** Timers and subscriptions: an instance's waits on the outside world. */
+import { sql } from 'kysely';
+import type { JsonObject } from '../errors.js';
+import type { SubscriptionSpec, TimerSpec } from '../engine/types.js';
+import type { Executor } from './db.js';
+import type { SubscriptionRow, TimerRow } from './schema.js';
+
+export async function insertTimer(db: Executor, instanceId: string, t: TimerSpec): Promise<void> {
+  await db
+    .insertInto('timer')
+    .values({
+      id: t.id,
+      instance_id: instanceId,
+      element_id: t.elementId,
+      token_id: t.tokenId,
+      due_at: t.dueAt,
+      spec: JSON.stringify(t as unknown as JsonObject),
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+export async function deleteTimer(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('timer').where('id', '=', id).execute();
+}
+
+/**
+ * Claims due timers: deletes them and returns them, skipping rows another
+ * scheduler holds. The caller writes the `timerFired` inbox rows in the same
+ * transaction, so a timer is fired exactly once: either the delete and the
+ * inbox rows commit together, or neither does and the timer is still there.
+ */
+export async function claimDueTimers(db: Executor, limit: number): Promise<TimerRow[]> {
+  const due = db
+    .selectFrom('timer')
+    .select('id')
+    .where('due_at', '<=', sql<Date>`now()`)
+    .orderBy('due_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked();
+  return db.deleteFrom('timer').where('id', 'in', due).returningAll().execute();
+}
+
+/** Milliseconds until the earliest timer is due (0 if overdue), or null if there is none. */
+export async function msUntilNextTimer(db: Executor): Promise<number | null> {
+  const row = await db
+    .selectFrom('timer')
+    // No greatest(0, …) here: greatest ignores NULL, and "no timer at all" would read as "due now".
+    .select(sql<number | null>`extract(epoch from (min(due_at) - now())) * 1000`.as('ms'))
+    .executeTakeFirst();
+  if (row?.ms == null) return null;
+  return Math.max(0, Number(row.ms));
+}
+
+export async function listInstanceTimers(db: Executor, instanceId: string): Promise<TimerRow[]> {
+  return db.selectFrom('timer').selectAll().where('instance_id', '=', instanceId).orderBy('due_at').execute();
+}
+
+export async function insertSubscription(db: Executor, instanceId: string, s: SubscriptionSpec): Promise<void> {
+  await db
+    .insertInto('subscription')
+    .values({
+      id: s.id,
+      instance_id: instanceId,
+      kind: s.kind,
+      name: s.name,
+      correlation_key: s.correlationKey,
+      element_id: s.elementId,
+      token_id: s.tokenId,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+export async function deleteSubscription(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('subscription').where('id', '=', id).execute();
+}
+
+/**
+ * The oldest message subscription for name + key, locked and removed: a
+ * message is delivered to exactly one waiting subscription. SKIP LOCKED lets a
+ * concurrent publisher move on to the next subscription instead of waiting.
+ */
+export async function takeMessageSubscription(db: Executor, name: string, correlationKey: string | null): Promise<SubscriptionRow | undefined> {
+  const first = db
+    .selectFrom('subscription')
+    .select('id')
+    .where('kind', '=', 'message')
+    .where('name', '=', name)
+    .where(sql<boolean>`correlation_key is not distinct from ${correlationKey}`)
+    .orderBy('created_at')
+    .limit(1)
+    .forUpdate()
+    .skipLocked();
+  return db.deleteFrom('subscription').where('id', 'in', first).returningAll().executeTakeFirst();
+}
+
+export async function signalSubscriptions(db: Executor, name: string): Promise<SubscriptionRow[]> {
+  return db.selectFrom('subscription').selectAll().where('kind', '=', 'signal').where('name', '=', name).orderBy('created_at').execute();
+}
+
+export async function listInstanceSubscriptions(db: Executor, instanceId: string): Promise<SubscriptionRow[]> {
+  return db.selectFrom('subscription').selectAll().where('instance_id', '=', instanceId).orderBy('created_at').execute();
+}
+
+/** An ended instance waits for nothing: drop whatever the engine did not close itself. */
+export async function deleteInstanceWaits(db: Executor, instanceId: string): Promise<void> {
+  await db.deleteFrom('timer').where('instance_id', '=', instanceId).execute();
+  await db.deleteFrom('subscription').where('instance_id', '=', instanceId).execute();
+}
