@@ -81,6 +81,13 @@ export function errorHandler(error: FastifyError, req: FastifyRequest, reply: Fa
     });
     return;
   }
+  // Text Postgres cannot store (a NUL character in a string or JSON value) is the
+  // client's input, not our failure.
+  const pgCode = (error as { code?: unknown }).code;
+  if (pgCode === '22021' || pgCode === '22P05' || pgCode === '22P02') {
+    void reply.status(400).send({ code: 'invalid_request', message: 'the request contains text the database cannot store (e.g. a NUL character)' });
+    return;
+  }
   req.log.error({ err }, 'request failed');
   void reply.status(500).send({ code: 'internal_error', message: 'internal error' });
 }

@@ -19,6 +19,7 @@ import {
   spiffScripts,
   unwrapDollarExpression,
 } from './extensions.js';
+import { eventDefinitionsOf, readCallActivity, readEventDefinition, readLoop, readMessageRef, type Unresolved } from './readers.js';
 import {
   bool,
   child,
@@ -34,6 +35,7 @@ import {
 } from './model.js';
 import type {
   ElementType,
+  EventDefinition,
   GraphElement,
   GraphFlow,
   GraphScope,
@@ -159,11 +161,12 @@ function oneLine(message: string): string {
 
 interface ScopeDraft {
   id: string;
-  kind: 'process' | 'subProcess';
+  kind: 'process' | 'subProcess' | 'eventSubProcess';
   parentScopeId: string | null;
   elementIds: string[];
   startEventIds: string[];
   noneStartEventIds: string[];
+  eventSubProcessIds: string[];
 }
 
 interface NodeDraft {
@@ -183,7 +186,7 @@ interface FlowDraft {
 function compileProcessElement(
   processEl: ModdleElement,
   file: string,
-  unresolved: Map<ModdleElement, Map<string, string>>,
+  unresolved: Unresolved,
 ): { graph: ProcessGraph | null; problems: Problem[] } {
   const problems: Problem[] = [];
   const problem = (elementId: string | null, message: string): void => {
@@ -202,9 +205,17 @@ function compileProcessElement(
   collectLanes(processEl, lanes);
 
   const walkScope = (container: ModdleElement, scopeId: string, kind: ScopeDraft['kind'], parent: string | null): void => {
-    const scope: ScopeDraft = { id: scopeId, kind, parentScopeId: parent, elementIds: [], startEventIds: [], noneStartEventIds: [] };
+    const scope: ScopeDraft = {
+      id: scopeId,
+      kind,
+      parentScopeId: parent,
+      elementIds: [],
+      startEventIds: [],
+      noneStartEventIds: [],
+      eventSubProcessIds: [],
+    };
     scopes.push(scope);
-    if (kind === 'subProcess') collectLanes(container, lanes);
+    if (kind !== 'process') collectLanes(container, lanes);
     for (const el of list(container, 'flowElements')) {
       const id = str(el, 'id') ?? '';
       if (is(el, 'bpmn:SequenceFlow')) {
@@ -223,17 +234,28 @@ function compileProcessElement(
       scope.elementIds.push(id);
       if (is(el, 'bpmn:StartEvent')) {
         scope.startEventIds.push(id);
-        if (type === 'startEvent') scope.noneStartEventIds.push(id);
+        if (eventDefinitionsOf(el).length === 0) scope.noneStartEventIds.push(id);
       }
-      if (type === 'subProcess') walkScope(el, id, 'subProcess', scopeId);
+      if (type === 'subProcess') {
+        const esp = bool(el, 'triggeredByEvent');
+        if (esp) scope.eventSubProcessIds.push(id);
+        walkScope(el, id, esp ? 'eventSubProcess' : 'subProcess', scopeId);
+      }
     }
-    if (scope.noneStartEventIds.length === 0) {
-      problem(scopeId, `${kind === 'process' ? 'process' : 'subprocess'} '${scopeId}' has no none start event`);
+    const label = kind === 'process' ? 'process' : kind === 'subProcess' ? 'subprocess' : 'event subprocess';
+    if (kind === 'eventSubProcess') {
+      if (scope.startEventIds.length !== 1 || scope.noneStartEventIds.length > 0) {
+        problem(scopeId, `${label} '${scopeId}' must have exactly one start event, with an event definition`);
+      }
+    } else if (kind === 'subProcess' && scope.noneStartEventIds.length === 0) {
+      problem(scopeId, `${label} '${scopeId}' has no none start event`);
+    } else if (kind === 'process' && scope.startEventIds.length === 0) {
+      problem(scopeId, `${label} '${scopeId}' has no none start event`);
     } else if (scope.noneStartEventIds.length > 1) {
-      problem(
-        scopeId,
-        `${kind === 'process' ? 'process' : 'subprocess'} '${scopeId}' has more than one none start event (${scope.noneStartEventIds.join(', ')})`,
-      );
+      problem(scopeId, `${label} '${scopeId}' has more than one none start event (${scope.noneStartEventIds.join(', ')})`);
+    }
+    if (kind === 'subProcess' && scope.startEventIds.length > scope.noneStartEventIds.length) {
+      problem(scopeId, `start events with an event definition inside embedded subprocess '${scopeId}' are not allowed`);
     }
   };
   walkScope(processEl, processId, 'process', null);
@@ -297,8 +319,30 @@ function compileProcessElement(
     push(incoming, target.id, id);
   }
 
+  // ---- boundary events and links -----------------------------------------
+  const boundaryOf = new Map<string, string[]>();
+  for (const node of nodes.values()) {
+    if (node.type !== 'boundaryEvent') continue;
+    const attached = child(node.el, 'attachedToRef');
+    const target = attached ? nodeByEl.get(attached) : undefined;
+    if (!target) {
+      const missing = unresolved.get(node.el)?.get('attachedToRef');
+      problem(node.id, missing !== undefined ? `boundary event attachedToRef '${missing}' does not exist` : 'boundary event is not attached to an activity');
+      continue;
+    }
+    if (target.scopeId !== node.scopeId || !isActivityType(target.type)) {
+      problem(node.id, `boundary event must be attached to an activity of its own scope, not '${target.id}'`);
+      continue;
+    }
+    push(boundaryOf, target.id, node.id);
+  }
+  /** link catch events by scope and name */
+  const linkCatches = new Map<string, string>();
+
   // ---- elements ------------------------------------------------------------
   const elements: Record<string, GraphElement> = {};
+  const eventDef = (el: ModdleElement, allowed: readonly EventDefinition['kind'][], report: (m: string) => void) =>
+    readEventDefinition(el, allowed, report, unresolved);
   for (const node of nodes.values()) {
     const { el, id, type } = node;
     if (type === null) continue;
@@ -328,31 +372,107 @@ function compileProcessElement(
       outgoing: outs,
       lane: lanes.get(id) ?? laneOfEnclosing(node, nodes, lanes),
       documentation: documentationOf(el),
-      boundaryEventIds: [] as string[],
+      boundaryEventIds: boundaryOf.get(id) ?? [],
     };
-    const activity = () => ({ ...base, defaultFlow, ...spiffScripts(el), loop: null });
+    const loop = isActivityType(type) ? readLoop(child(el, 'loopCharacteristics'), report, unresolved) : null;
+    if (loop === 'invalid') continue;
+    if (bool(el, 'isForCompensation')) {
+      report('compensation handler (isForCompensation) is not supported yet');
+      continue;
+    }
+    const activity = () => ({ ...base, defaultFlow, ...spiffScripts(el), loop, isForCompensation: false });
 
-    if (type !== 'serviceTask' && (extension(el, 'camunda:InputOutput') || extension(el, 'zeebe:IoMapping'))) {
+    if (
+      type !== 'serviceTask' &&
+      type !== 'businessRuleTask' &&
+      type !== 'callActivity' &&
+      (extension(el, 'camunda:InputOutput') || extension(el, 'zeebe:IoMapping'))
+    ) {
       report(`input/output mappings on ${type} are not supported yet`);
     }
 
     switch (type) {
-      case 'startEvent':
+      case 'startEvent': {
         if (ins.length > 0) report('start event must not have incoming sequence flows');
         if (outs.length === 0) report('start event has no outgoing sequence flow');
-        elements[id] = { ...base, type, eventDefinition: null };
+        const scopeKind = scopes.find((sc) => sc.id === node.scopeId)?.kind;
+        const def = eventDef(
+          el,
+          scopeKind === 'eventSubProcess'
+            ? ['timer', 'message', 'signal', 'conditional', 'error', 'escalation']
+            : ['timer', 'message', 'signal', 'conditional'],
+          report,
+        );
+        if (def === 'invalid') break;
+        const interrupting = el['isInterrupting'] !== false;
+        elements[id] = { ...base, type, eventDefinition: def, interrupting };
         break;
-      case 'endEvent':
+      }
+      case 'endEvent': {
         if (outs.length > 0) report('end event must not have outgoing sequence flows');
-        elements[id] = {
-          ...base,
-          type,
-          eventDefinition: list(el, 'eventDefinitions').length > 0 ? { kind: 'terminate' } : null,
-        };
+        const def = eventDef(el, ['terminate', 'error', 'escalation', 'message', 'signal'], report);
+        if (def === 'invalid') break;
+        elements[id] = { ...base, type, eventDefinition: def };
         break;
-      case 'intermediateThrowEvent':
-        elements[id] = { ...base, type, eventDefinition: null };
+      }
+      case 'intermediateThrowEvent': {
+        const def = eventDef(el, ['message', 'signal', 'escalation', 'link'], report);
+        if (def === 'invalid') break;
+        if (def?.kind === 'link' && outs.length > 0) report('link throw event must not have outgoing sequence flows');
+        elements[id] = { ...base, type, eventDefinition: def };
         break;
+      }
+      case 'intermediateCatchEvent': {
+        const def = eventDef(el, ['timer', 'message', 'signal', 'conditional', 'link'], report);
+        if (def === 'invalid') break;
+        if (def === null) {
+          report('intermediateCatchEvent without an event definition');
+          break;
+        }
+        if (def.kind === 'link') {
+          if (ins.length > 0) report('link catch event must not have incoming sequence flows');
+          const key = `${node.scopeId}\u0000${def.linkName}`;
+          if (linkCatches.has(key)) report(`another link catch event in this scope is named '${def.linkName}'`);
+          linkCatches.set(key, id);
+        }
+        elements[id] = { ...base, type, eventDefinition: def };
+        break;
+      }
+      case 'boundaryEvent': {
+        const def = eventDef(el, ['error', 'escalation', 'timer', 'message', 'signal', 'conditional'], report);
+        if (def === 'invalid') break;
+        if (def === null) {
+          report('boundaryEvent without an event definition');
+          break;
+        }
+        if (ins.length > 0) report('boundary event must not have incoming sequence flows');
+        const attachedToId = str(child(el, 'attachedToRef'), 'id') ?? '';
+        // error boundary events always interrupt (BPMN)
+        const interrupting = def.kind === 'error' || el['cancelActivity'] !== false;
+        elements[id] = { ...base, type, eventDefinition: def, attachedToId, interrupting };
+        break;
+      }
+      case 'inclusiveGateway':
+        if (outs.length === 0) report('gateway has no outgoing sequence flow');
+        elements[id] = { ...base, type, defaultFlow, upstream: [] };
+        break;
+      case 'eventBasedGateway': {
+        if (outs.length < 2) report('event-based gateway needs at least two outgoing sequence flows');
+        for (const f of outs) {
+          const target = flows[f] ? nodes.get(flows[f].targetId) : undefined;
+          const targetDefs = target ? eventDefinitionsOf(target.el).map((d) => d.$type) : [];
+          const ok =
+            target !== undefined &&
+            ((target.type === 'intermediateCatchEvent' &&
+              targetDefs.length === 1 &&
+              ['bpmn:TimerEventDefinition', 'bpmn:MessageEventDefinition', 'bpmn:SignalEventDefinition', 'bpmn:ConditionalEventDefinition'].includes(targetDefs[0] ?? '')) ||
+              target.type === 'receiveTask');
+          if (!ok) report(`sequence flow '${f}' of an event-based gateway must lead to a timer/message/signal/conditional catch event or a receive task`);
+          if (conditional.has(f)) report(`sequence flow '${f}' leaves an event-based gateway and must not have a condition`);
+        }
+        elements[id] = { ...base, type };
+        break;
+      }
       case 'exclusiveGateway':
         if (outs.length === 0) report('gateway has no outgoing sequence flow');
         if (outs.length > 1) {
@@ -400,15 +520,46 @@ function compileProcessElement(
         elements[id] = type === 'userTask' ? { ...activity(), type, human } : { ...activity(), type, human };
         break;
       }
-      case 'serviceTask': {
+      case 'serviceTask':
+      case 'businessRuleTask': {
         const service: ServiceTaskDefinition | null = readServiceTask(el, report);
-        if (service) elements[id] = { ...activity(), type, service };
+        if (service) elements[id] = type === 'serviceTask' ? { ...activity(), type, service } : { ...activity(), type, service };
         break;
       }
-      case 'subProcess':
-        elements[id] = { ...activity(), type, childScopeId: id };
+      case 'sendTask':
+      case 'receiveTask': {
+        const message = readMessageRef(el, 'messageRef', report);
+        if (message) elements[id] = type === 'sendTask' ? { ...activity(), type, message } : { ...activity(), type, message };
         break;
+      }
+      case 'callActivity': {
+        const call = readCallActivity(el, report);
+        if (call) elements[id] = { ...activity(), type, ...call };
+        break;
+      }
+      case 'subProcess': {
+        const triggeredByEvent = bool(el, 'triggeredByEvent');
+        if (triggeredByEvent) {
+          if (ins.length > 0 || outs.length > 0) report('an event subprocess must not have sequence flows');
+          if (boundaryOf.has(id)) report('an event subprocess cannot have boundary events');
+          if (loop !== null) report('loop characteristics on an event subprocess are not supported');
+        }
+        elements[id] = { ...activity(), type, childScopeId: id, triggeredByEvent };
+        break;
+      }
     }
+  }
+
+  // link throw → catch of the same name in the same scope
+  for (const [id, el] of Object.entries(elements)) {
+    if (el.type !== 'intermediateThrowEvent' || el.eventDefinition?.kind !== 'link') continue;
+    const targetId = linkCatches.get(`${el.scopeId}\u0000${el.eventDefinition.linkName}`);
+    if (targetId === undefined) problem(id, `no link catch event named '${el.eventDefinition.linkName}' in this scope`);
+    else elements[id] = { ...el, eventDefinition: { ...el.eventDefinition, targetId } };
+  }
+  // what can still reach each inclusive gateway
+  for (const [id, el] of Object.entries(elements)) {
+    if (el.type === 'inclusiveGateway') elements[id] = { ...el, upstream: upstreamOf(id, elements, flows) };
   }
 
   if (problems.length > 0) return { graph: null, problems };
@@ -420,6 +571,7 @@ function compileProcessElement(
       kind: s.kind,
       parentScopeId: s.parentScopeId,
       noneStartEventId: s.noneStartEventIds[0] ?? '',
+      eventSubProcessIds: s.eventSubProcessIds,
       startEventIds: s.startEventIds,
       elementIds: s.elementIds,
     };
@@ -442,52 +594,82 @@ function compileProcessElement(
  */
 function classify(el: ModdleElement, report: (message: string) => void): ElementType | null {
   const type = localType(el);
-  const eventDefinitions = [...list(el, 'eventDefinitions'), ...list(el, 'eventDefinitionRef')];
-  const definitionNames = eventDefinitions.map(localType).join(', ');
-
-  const loop = child(el, 'loopCharacteristics');
-  if (loop) {
-    report(
-      is(loop, 'bpmn:MultiInstanceLoopCharacteristics')
-        ? `multi-instance (multiInstanceLoopCharacteristics) on ${type} '${str(el, 'id')}' is not supported yet`
-        : `${localType(loop)} on ${type} '${str(el, 'id')}' is not supported yet`,
-    );
-    return null;
-  }
-
   switch (el.$type) {
     case 'bpmn:StartEvent':
     case 'bpmn:IntermediateThrowEvent':
-      if (eventDefinitions.length > 0) {
-        report(`${type} with ${definitionNames} is not supported yet`);
-        return null;
-      }
-      return type as ElementType;
+    case 'bpmn:IntermediateCatchEvent':
+    case 'bpmn:BoundaryEvent':
     case 'bpmn:EndEvent':
-      if (eventDefinitions.length === 1 && is(eventDefinitions[0], 'bpmn:TerminateEventDefinition')) return 'endEvent';
-      if (eventDefinitions.length > 0) {
-        report(`${type} with ${definitionNames} is not supported yet`);
-        return null;
-      }
-      return 'endEvent';
     case 'bpmn:ExclusiveGateway':
     case 'bpmn:ParallelGateway':
+    case 'bpmn:InclusiveGateway':
+    case 'bpmn:EventBasedGateway':
     case 'bpmn:Task':
     case 'bpmn:ScriptTask':
     case 'bpmn:UserTask':
     case 'bpmn:ManualTask':
     case 'bpmn:ServiceTask':
-      return type as ElementType;
+    case 'bpmn:SendTask':
+    case 'bpmn:ReceiveTask':
+    case 'bpmn:CallActivity':
     case 'bpmn:SubProcess':
-      if (bool(el, 'triggeredByEvent')) {
-        report('event subProcess (triggeredByEvent) is not supported yet');
+      return type as ElementType;
+    case 'bpmn:BusinessRuleTask': {
+      const hasTaskType =
+        extension(el, 'zeebe:TaskDefinition') !== undefined ||
+        text(el, 'topic') !== null ||
+        extension(el, 'spiffworkflow:ServiceTaskOperator') !== undefined;
+      if (!hasTaskType) {
+        report('businessRuleTask without a task type is not supported yet: DMN decisions come in a later release');
         return null;
       }
-      return 'subProcess';
+      return 'businessRuleTask';
+    }
     default:
       report(`${type} is not supported yet`);
       return null;
   }
+}
+
+const ACTIVITY_TYPES: ReadonlySet<string> = new Set([
+  'task',
+  'scriptTask',
+  'userTask',
+  'manualTask',
+  'serviceTask',
+  'businessRuleTask',
+  'sendTask',
+  'receiveTask',
+  'subProcess',
+  'callActivity',
+]);
+
+function isActivityType(type: ElementType | null): boolean {
+  return type !== null && ACTIVITY_TYPES.has(type);
+}
+
+/**
+ * Elements of the gateway's scope from which it can be reached without passing
+ * through it: a reverse walk over sequence flows, boundary events (reached from
+ * their activity) and links (catch reached from throw).
+ */
+function upstreamOf(gatewayId: string, elements: Record<string, GraphElement>, flows: Record<string, GraphFlow>): string[] {
+  const preds = new Map<string, string[]>();
+  for (const f of Object.values(flows)) push(preds, f.targetId, f.sourceId);
+  for (const el of Object.values(elements)) {
+    if (el.type === 'boundaryEvent') push(preds, el.id, el.attachedToId);
+    if (el.type === 'intermediateThrowEvent' && el.eventDefinition?.kind === 'link' && el.eventDefinition.targetId !== null) {
+      push(preds, el.eventDefinition.targetId, el.id);
+    }
+  }
+  const seen = new Set<string>();
+  const todo = [...(preds.get(gatewayId) ?? [])];
+  for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+    if (id === gatewayId || seen.has(id)) continue;
+    seen.add(id);
+    todo.push(...(preds.get(id) ?? []));
+  }
+  return [...seen].sort();
 }
 
 /** Lane names by flow node id; nested lanes are visited after their parent so the innermost wins. */

@@ -27,20 +27,79 @@ export type ElementType =
   | 'startEvent'
   | 'endEvent'
   | 'intermediateThrowEvent'
+  | 'intermediateCatchEvent'
+  | 'boundaryEvent'
   | 'exclusiveGateway'
   | 'parallelGateway'
+  | 'inclusiveGateway'
+  | 'eventBasedGateway'
   | 'task'
   | 'scriptTask'
   | 'userTask'
   | 'manualTask'
   | 'serviceTask'
-  | 'subProcess';
+  | 'businessRuleTask'
+  | 'sendTask'
+  | 'receiveTask'
+  | 'subProcess'
+  | 'callActivity';
+
+/**
+ * A timer definition. `expression` is the raw text of timeDate/timeDuration/
+ * timeCycle: a literal (ISO 8601 date-time, duration, repeating interval
+ * `R3/PT10M`, `R/<start>/P1D`, or a cron expression for cycles) or an
+ * expression (`=expr` or `${expr}`) evaluated when the timer is scheduled.
+ */
+export interface TimerDefinition {
+  readonly kind: 'date' | 'duration' | 'cycle';
+  readonly expression: string;
+}
 
 /** `null` on an event means a none event. */
-export type EventDefinition = { readonly kind: 'terminate' };
+export type EventDefinition =
+  | { readonly kind: 'terminate' }
+  /** errorCode null: no errorRef or an error without code (catch: catch-all) */
+  | { readonly kind: 'error'; readonly errorCode: string | null; readonly errorMessage: string | null }
+  /** escalationCode null: catch-all on a catching event */
+  | { readonly kind: 'escalation'; readonly escalationCode: string | null }
+  | { readonly kind: 'timer'; readonly timer: TimerDefinition }
+  /** correlationKey: the zeebe:subscription correlationKey of the message (an expression, `=` stripped), or null */
+  | { readonly kind: 'message'; readonly messageName: string; readonly correlationKey: string | null }
+  | { readonly kind: 'signal'; readonly signalName: string }
+  /** condition: a JavaScript expression */
+  | { readonly kind: 'conditional'; readonly condition: string }
+  /** on a throw link event `targetId` is the catch link event with the same name in the same scope */
+  | { readonly kind: 'link'; readonly linkName: string; readonly targetId: string | null };
 
-/** Reserved for multi-instance / standard loop characteristics (not supported yet: always null). */
-export type LoopDefinition = null;
+/**
+ * Loop characteristics of an activity. Expressions are JavaScript (a `${…}`
+ * wrapper and a FEEL-style leading `=` are stripped at compile time).
+ */
+export type LoopDefinition =
+  | {
+      readonly kind: 'multiInstance';
+      readonly sequential: boolean;
+      /** expression giving the number of instances (when there is no input collection) */
+      readonly loopCardinality: string | null;
+      /** expression giving the array to iterate */
+      readonly inputCollection: string | null;
+      /** local variable of each instance holding its item */
+      readonly inputElement: string | null;
+      /** variable (in the activity's scope) receiving the array of outputs, in item order */
+      readonly outputCollection: string | null;
+      /** expression evaluated in each instance's scope when it completes (a plain name is a variable) */
+      readonly outputElement: string | null;
+      /** expression over the variables plus nrOfInstances, nrOfActiveInstances, nrOfCompletedInstances, loopCounter */
+      readonly completionCondition: string | null;
+    }
+  | {
+      readonly kind: 'standardLoop';
+      readonly testBefore: boolean;
+      /** loop while this holds; null loops until loopMaximum */
+      readonly loopCondition: string | null;
+      readonly loopMaximum: number | null;
+    }
+  | null;
 
 interface ElementBase {
   readonly id: string;
@@ -55,7 +114,7 @@ interface ElementBase {
   readonly lane: string | null;
   /** text of the element's bpmn:documentation, joined */
   readonly documentation: string | null;
-  /** boundary events attached to this element (none supported yet) */
+  /** boundary events attached to this element, document order */
   readonly boundaryEventIds: readonly string[];
 }
 
@@ -66,11 +125,16 @@ interface ActivityBase extends ElementBase {
   /** spiffworkflow:postScript, run when the activity completes, before it leaves */
   readonly postScript: string | null;
   readonly loop: LoopDefinition;
+  /** isForCompensation: a compensation handler (never reached by sequence flows) */
+  readonly isForCompensation: boolean;
 }
 
 export interface StartEventElement extends ElementBase {
   readonly type: 'startEvent';
-  readonly eventDefinition: null;
+  /** message/signal/timer/conditional for process starts; also error/escalation in event subprocesses */
+  readonly eventDefinition: EventDefinition | null;
+  /** event subprocess starts: isInterrupting (default true) */
+  readonly interrupting: boolean;
 }
 
 export interface EndEventElement extends ElementBase {
@@ -80,7 +144,20 @@ export interface EndEventElement extends ElementBase {
 
 export interface IntermediateThrowEventElement extends ElementBase {
   readonly type: 'intermediateThrowEvent';
-  readonly eventDefinition: null;
+  readonly eventDefinition: EventDefinition | null;
+}
+
+export interface IntermediateCatchEventElement extends ElementBase {
+  readonly type: 'intermediateCatchEvent';
+  readonly eventDefinition: EventDefinition;
+}
+
+export interface BoundaryEventElement extends ElementBase {
+  readonly type: 'boundaryEvent';
+  readonly eventDefinition: EventDefinition;
+  readonly attachedToId: string;
+  /** cancelActivity (default true); error boundary events always interrupt */
+  readonly interrupting: boolean;
 }
 
 export interface ExclusiveGatewayElement extends ElementBase {
@@ -90,6 +167,22 @@ export interface ExclusiveGatewayElement extends ElementBase {
 
 export interface ParallelGatewayElement extends ElementBase {
   readonly type: 'parallelGateway';
+}
+
+export interface InclusiveGatewayElement extends ElementBase {
+  readonly type: 'inclusiveGateway';
+  readonly defaultFlow: string | null;
+  /**
+   * Elements of the gateway's scope from which the gateway can be reached
+   * without passing through it (over sequence flows, attached boundary events
+   * and links), sorted. A live token on one of them may still arrive, so the
+   * join waits for it.
+   */
+  readonly upstream: readonly string[];
+}
+
+export interface EventBasedGatewayElement extends ElementBase {
+  readonly type: 'eventBasedGateway';
 }
 
 export interface TaskElement extends ActivityBase {
@@ -141,24 +234,75 @@ export interface ServiceTaskElement extends ActivityBase {
   readonly service: ServiceTaskDefinition;
 }
 
+/** A business rule task with a task type runs like a service task (DMN comes later). */
+export interface BusinessRuleTaskElement extends ActivityBase {
+  readonly type: 'businessRuleTask';
+  readonly service: ServiceTaskDefinition;
+}
+
+export interface MessageRef {
+  readonly messageName: string;
+  /** expression (`=` stripped) or null */
+  readonly correlationKey: string | null;
+}
+
+export interface SendTaskElement extends ActivityBase {
+  readonly type: 'sendTask';
+  readonly message: MessageRef;
+}
+
+export interface ReceiveTaskElement extends ActivityBase {
+  readonly type: 'receiveTask';
+  readonly message: MessageRef;
+}
+
+export interface VariableMapping {
+  /** expression over the source variables (a plain name reads that variable) */
+  readonly source: string;
+  readonly target: string;
+}
+
+export interface CallActivityElement extends ActivityBase {
+  readonly type: 'callActivity';
+  /** process key of the called process */
+  readonly calledElement: string;
+  readonly versionBinding: { readonly kind: 'latest' } | { readonly kind: 'version'; readonly version: number } | { readonly kind: 'deployment' };
+  /** true: every visible variable is passed to the child (default, SpiffArena) */
+  readonly inputAll: boolean;
+  readonly inputs: readonly VariableMapping[];
+  /** true: every variable of the child is merged back (default) */
+  readonly outputAll: boolean;
+  readonly outputs: readonly VariableMapping[];
+}
+
 export interface SubProcessElement extends ActivityBase {
   readonly type: 'subProcess';
   /** the GraphScope holding the subprocess content (same id as the element) */
   readonly childScopeId: string;
+  /** an event subprocess: no sequence flows; started by its start event's trigger */
+  readonly triggeredByEvent: boolean;
 }
 
 export type GraphElement =
   | StartEventElement
   | EndEventElement
   | IntermediateThrowEventElement
+  | IntermediateCatchEventElement
+  | BoundaryEventElement
   | ExclusiveGatewayElement
   | ParallelGatewayElement
+  | InclusiveGatewayElement
+  | EventBasedGatewayElement
   | TaskElement
   | ScriptTaskElement
   | UserTaskElement
   | ManualTaskElement
   | ServiceTaskElement
-  | SubProcessElement;
+  | BusinessRuleTaskElement
+  | SendTaskElement
+  | ReceiveTaskElement
+  | SubProcessElement
+  | CallActivityElement;
 
 export type ElementOfType<T extends ElementType> = Extract<GraphElement, { type: T }>;
 
@@ -177,10 +321,12 @@ export interface GraphFlow {
 export interface GraphScope {
   /** the process id for the root scope, the subprocess element id otherwise */
   readonly id: string;
-  readonly kind: 'process' | 'subProcess';
+  readonly kind: 'process' | 'subProcess' | 'eventSubProcess';
   readonly parentScopeId: string | null;
-  /** where a plain (none) start of this scope begins */
+  /** where a plain (none) start of this scope begins ('' for an event subprocess, or a process with only event starts) */
   readonly noneStartEventId: string;
+  /** event subprocesses directly inside this scope, document order */
+  readonly eventSubProcessIds: readonly string[];
   /** every start event of the scope, document order (later: message/timer starts) */
   readonly startEventIds: readonly string[];
   /** flow nodes directly inside the scope, document order */

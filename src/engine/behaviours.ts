@@ -13,6 +13,54 @@ import type { JsonObject } from '../errors.js';
 import type { ElementOfType } from '../bpmn/types.js';
 import { describeFailure, type BehaviourTable, type Run } from './run.js';
 import type { Token } from './types.js';
+import { throwError, throwEscalation, throwMessage, throwSignal, waitForEvent } from './events.js';
+import { renderTemplate } from './template.js';
+
+type ServiceLike = ElementOfType<'serviceTask'> | ElementOfType<'businessRuleTask'>;
+
+function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
+  const input: JsonObject = {};
+  for (const param of el.service.inputs) {
+    if (param.kind === 'literal') {
+      input[param.name] = param.value;
+      continue;
+    }
+    try {
+      input[param.name] = run.ctx.evaluator.expression(param.value, run.visibleVariables(token.scopeId));
+    } catch (err) {
+      const f = describeFailure(err);
+      run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line);
+      return;
+    }
+  }
+  const jobId = run.ctx.newId();
+  run.wait(token, { kind: 'serviceJob', jobId });
+  run.emit({
+    type: 'serviceJobCreated',
+    job: {
+      id: jobId,
+      tokenId: token.id,
+      elementId: el.id,
+      topic: el.service.topic,
+      input,
+      retries: el.service.retries,
+      headers: { ...el.service.headers },
+      resultVariable: el.service.resultVariable,
+    },
+  });
+}
+
+/** Throw-side behaviour shared by intermediate throw and end events. Returns false when the token is gone or stopped. */
+function throwDefinition(run: Run, token: Token, el: ElementOfType<'intermediateThrowEvent'> | ElementOfType<'endEvent'>): boolean {
+  const def = el.eventDefinition;
+  if (def?.kind === 'message') return throwMessage(run, token, def.messageName, def.correlationKey);
+  if (def?.kind === 'signal') throwSignal(run, token, def.signalName);
+  if (def?.kind === 'escalation') {
+    const cancelled = throwEscalation(run, token, def.escalationCode ?? '', true);
+    return !cancelled && run.state.tokens[token.id] !== undefined && !run.ended;
+  }
+  return true;
+}
 
 function openHumanTask(run: Run, token: Token, el: ElementOfType<'userTask'> | ElementOfType<'manualTask'>): void {
   const taskId = run.ctx.newId();
@@ -30,18 +78,65 @@ function openHumanTask(run: Run, token: Token, el: ElementOfType<'userTask'> | E
       candidateUsers: [...el.human.candidateUsers],
       assignee: el.human.assignee,
       formKey: el.human.formKey,
-      properties: structuredClone(el.human.properties) as JsonObject,
+      properties: humanProperties(run, token, el),
     },
   });
+}
+
+/** The task's properties; spiffworkflow instructionsForEndUser rendered with the visible variables. */
+function humanProperties(run: Run, token: Token, el: ElementOfType<'userTask'> | ElementOfType<'manualTask'>): JsonObject {
+  const properties = structuredClone(el.human.properties) as JsonObject;
+  const instructions = properties['instructionsForEndUser'];
+  if (typeof instructions === 'string') properties['instructionsForEndUser'] = renderTemplate(instructions, run.visibleVariables(token.scopeId));
+  return properties;
 }
 
 export const behaviours: BehaviourTable = {
   startEvent: (run, token, el) => run.complete(token, el),
 
-  /** A none intermediate throw event is a milestone: it shows up in history and passes on. */
-  intermediateThrowEvent: (run, token, el) => run.complete(token, el),
+  /**
+   * A none intermediate throw event is a milestone: it shows up in history and
+   * passes on. Message/signal throws emit messageThrown/signalThrown;
+   * escalation throws look for a catcher; a link throw jumps to its catch.
+   */
+  intermediateThrowEvent: (run, token, el) => {
+    const def = el.eventDefinition;
+    if (def?.kind === 'link' && def.targetId !== null) {
+      run.history('element_completed', { elementId: el.id, elementType: el.type, tokenId: token.id, scopeId: token.scopeId });
+      run.jump(token, def.targetId);
+      return;
+    }
+    if (throwDefinition(run, token, el)) run.complete(token, el);
+  },
+
+  /** Waits for its timer/message/signal/condition; a link catch passes through. */
+  intermediateCatchEvent: (run, token, el) => {
+    const def = el.eventDefinition;
+    if (token.triggered || def.kind === 'link') {
+      delete token.triggered;
+      run.complete(token, el);
+      return;
+    }
+    if (def.kind !== 'timer' && def.kind !== 'message' && def.kind !== 'signal' && def.kind !== 'conditional') {
+      run.complete(token, el);
+      return;
+    }
+    run.wait(token, { kind: 'event' });
+    waitForEvent(run, token, def, 'catch', el.id);
+  },
+
+  /** A boundary event's token is created when the event fires: it just leaves. */
+  boundaryEvent: (run, token, el) => run.complete(token, el),
 
   endEvent: (run, token, el) => {
+    const def = el.eventDefinition;
+    if (def?.kind === 'error') {
+      throwError(run, token, def.errorCode ?? '', def.errorMessage ?? '', true);
+      return;
+    }
+    if (def?.kind === 'message' || def?.kind === 'signal' || def?.kind === 'escalation') {
+      if (!throwDefinition(run, token, el)) return;
+    }
     if (el.eventDefinition?.kind === 'terminate') {
       // The terminate event itself completes; then its whole scope is
       // terminated, even when this was the scope's last token.
@@ -61,39 +156,91 @@ export const behaviours: BehaviourTable = {
   userTask: openHumanTask,
   manualTask: openHumanTask,
 
-  serviceTask: (run, token, el) => {
-    const input: JsonObject = {};
-    for (const param of el.service.inputs) {
-      if (param.kind === 'literal') {
-        input[param.name] = param.value;
-        continue;
-      }
+  serviceTask: createServiceJob,
+  businessRuleTask: createServiceJob,
+
+  /** Like a message throw event: messageThrown, then leaves. */
+  sendTask: (run, token, el) => {
+    if (throwMessage(run, token, el.message.messageName, el.message.correlationKey)) run.complete(token, el);
+  },
+
+  /** Like a message catch event. */
+  receiveTask: (run, token, el) => {
+    if (token.triggered) {
+      delete token.triggered;
+      run.complete(token, el);
+      return;
+    }
+    run.wait(token, { kind: 'event' });
+    waitForEvent(run, token, { kind: 'message', messageName: el.message.messageName, correlationKey: el.message.correlationKey }, 'catch', el.id);
+  },
+
+  /**
+   * Starts the called process as its own instance (childInstanceStarted) and
+   * waits for childCompleted / childFailed / childTerminated.
+   */
+  callActivity: (run, token, el) => {
+    const visible = run.visibleVariables(token.scopeId);
+    const variables: JsonObject = el.inputAll ? structuredClone(visible) : {};
+    for (const m of el.inputs) {
       try {
-        input[param.name] = run.ctx.evaluator.expression(param.value, run.visibleVariables(token.scopeId));
+        variables[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (visible[m.source] ?? null) : run.ctx.evaluator.expression(m.source, visible);
       } catch (err) {
         const f = describeFailure(err);
-        run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line);
+        run.incident(token, 'input_error', `input mapping '${m.target}' failed: ${f.message}`, f.line);
         return;
       }
     }
-    const jobId = run.ctx.newId();
-    run.wait(token, { kind: 'serviceJob', jobId });
+    const childId = run.ctx.newId();
+    run.wait(token, { kind: 'callActivity', childId });
     run.emit({
-      type: 'serviceJobCreated',
-      job: {
-        id: jobId,
+      type: 'childInstanceStarted',
+      child: {
+        id: childId,
+        processKey: el.calledElement,
+        versionBinding: { ...el.versionBinding },
+        variables,
         tokenId: token.id,
         elementId: el.id,
-        topic: el.service.topic,
-        input,
-        retries: el.service.retries,
-        headers: { ...el.service.headers },
-        resultVariable: el.service.resultVariable,
+        businessKey: null,
       },
     });
   },
 
-  subProcess: (run, token, el) => run.enterScope(token, el.childScopeId),
+  subProcess: (run, token, el) => {
+    run.enterScope(token, el.childScopeId);
+  },
+
+  /**
+   * Fork: every outgoing flow whose condition holds (unconditional flows
+   * always), the default flow only when none holds, else `no_matching_flow`.
+   * Join: waits until no live token can still arrive (see Run.tryInclusiveJoin).
+   */
+  inclusiveGateway: (run, token, el) => {
+    if (el.incoming.length > 1) {
+      token.state = 'joining';
+      if (!run.tryInclusiveJoin(el.id, token.scopeId, token)) return;
+    }
+    run.complete(token, el);
+  },
+
+  /** Opens the triggers of every event after it; the first to fire wins (events.ts, role gateway). */
+  eventBasedGateway: (run, token, el) => {
+    run.wait(token, { kind: 'event' });
+    for (const flowId of el.outgoing) {
+      const targetId = run.graph.flows[flowId]?.targetId;
+      const target = targetId !== undefined ? run.graph.elements[targetId] : undefined;
+      if (target?.type === 'receiveTask') {
+        const def = { kind: 'message' as const, messageName: target.message.messageName, correlationKey: target.message.correlationKey };
+        if (!waitForEvent(run, token, def, 'gateway', target.id)) return;
+      } else if (target?.type === 'intermediateCatchEvent') {
+        const def = target.eventDefinition;
+        if (def.kind === 'timer' || def.kind === 'message' || def.kind === 'signal' || def.kind === 'conditional') {
+          if (!waitForEvent(run, token, def, 'gateway', target.id)) return;
+        }
+      }
+    }
+  },
 
   /**
    * Conditions are evaluated in document order of the outgoing flows; the

@@ -91,7 +91,8 @@
 import { BatonError, type JsonObject } from '../errors.js';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { behaviours } from './behaviours.js';
-import { Run } from './run.js';
+import { Run, describeFailure } from './run.js';
+import { fireTrigger, openEventSubProcessTriggers, throwError, throwEscalation } from './events.js';
 import type { EngineContext, EngineEvent, InstanceState, StepResult, Token } from './types.js';
 
 export type * from './types.js';
@@ -109,11 +110,13 @@ export function startInstance(
 ): StepResult {
   const rootGraphScope = graph.scopes[graph.rootScopeId];
   const startEventId = event.startEventId ?? rootGraphScope?.noneStartEventId;
-  const startEvent = startEventId !== undefined ? graph.elements[startEventId] : undefined;
+  const startEvent = startEventId ? graph.elements[startEventId] : undefined;
   if (!rootGraphScope || !startEvent || startEvent.type !== 'startEvent' || startEvent.scopeId !== graph.rootScopeId) {
     throw new BatonError(
       'invalid_start_event',
-      `'${startEventId ?? ''}' is not a none start event of process '${graph.key}'`,
+      event.startEventId === undefined
+        ? `process '${graph.key}' has no none start event: name one of its start events (${rootGraphScope?.startEventIds.join(', ') ?? ''})`
+        : `'${startEventId ?? ''}' is not a start event of process '${graph.key}'`,
     );
   }
 
@@ -134,6 +137,7 @@ export function startInstance(
     },
     incidents: [],
   };
+  if (event.parent) state.parent = { ...event.parent };
   const run = new Run(graph, state, ctx, behaviours);
   run.history('instance_started', {
     elementId: graph.key,
@@ -141,6 +145,7 @@ export function startInstance(
     scopeId: rootScopeId,
     data: { startEventId: startEvent.id },
   });
+  openEventSubProcessTriggers(run, rootScopeId);
   run.newToken(startEvent.id, rootScopeId);
   run.advance();
   return run.result();
@@ -151,7 +156,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
   if (state.status === 'completed' || state.status === 'terminated' || event.type === 'start') {
     return { state, effects: [], ignored: true };
   }
-  const run = new Run(graph, structuredClone(state), ctx, behaviours);
+  const run = new Run(graph, state, ctx, behaviours);
 
   switch (event.type) {
     case 'humanTaskCompleted': {
@@ -181,19 +186,80 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
     case 'serviceJobBpmnError': {
       const token = findJobToken(run, event.jobId);
       if (!token) return ignored(state);
-      run.incident(
-        token,
-        'unhandled_bpmn_error',
-        `BPMN error '${event.errorCode}' was not caught${event.message ? `: ${event.message}` : ''}`,
-      );
+      // the job is over: cancelling the task must not cancel it again
+      delete token.wait;
+      throwError(run, token, event.errorCode, event.message ?? '', false);
       break;
     }
     case 'cancel':
       run.cancelInstance(event.reason);
       break;
+    case 'timerFired': {
+      const trigger = state.triggers?.[event.timerId];
+      if (!trigger || trigger.kind !== 'timer') return ignored(state);
+      if (!fireTrigger(run, run.triggers[event.timerId] ?? trigger, {})) return ignored(state);
+      break;
+    }
+    case 'messageReceived':
+    case 'signalReceived': {
+      const trigger = state.triggers?.[event.subscriptionId];
+      const kind = event.type === 'messageReceived' ? 'message' : 'signal';
+      if (!trigger || trigger.kind !== kind) return ignored(state);
+      if (!fireTrigger(run, run.triggers[event.subscriptionId] ?? trigger, structuredClone(event.variables ?? {}))) return ignored(state);
+      break;
+    }
+    case 'childCompleted': {
+      const token = findChildToken(run, event.childId);
+      if (!token) return ignored(state);
+      const element = run.element(token.elementId);
+      if (element.type !== 'callActivity') return ignored(state);
+      const childVars = structuredClone(event.variables);
+      const out: JsonObject = element.outputAll ? childVars : {};
+      for (const m of element.outputs) {
+        try {
+          out[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (childVars[m.source] ?? null) : ctx.evaluator.expression(m.source, childVars);
+        } catch (err) {
+          run.incident(token, 'output_error', `output mapping '${m.target}' failed: ${describeFailure(err).message}`);
+          run.advance();
+          return run.result();
+        }
+      }
+      delete token.wait;
+      run.writeVariables(token.scopeId, out);
+      run.resumeToLeave(token);
+      break;
+    }
+    case 'childFailed': {
+      const token = findChildToken(run, event.childId);
+      if (!token) return ignored(state);
+      if (event.kind === 'error') {
+        // the child has ended: interrupting the call activity must not cancel it again
+        delete token.wait;
+        throwError(run, token, event.errorCode, event.message, false);
+      } else if (event.kind === 'escalation') {
+        throwEscalation(run, token, event.errorCode, false);
+      } else {
+        run.incident(token, 'child_incident', `called instance '${event.childId}' has an incident: ${event.message}`);
+      }
+      break;
+    }
+    case 'childTerminated': {
+      const token = findChildToken(run, event.childId);
+      if (!token) return ignored(state);
+      delete token.wait;
+      run.incident(token, 'child_terminated', `called instance '${event.childId}' was terminated`);
+      break;
+    }
   }
   run.advance();
   return run.result();
+}
+
+function findChildToken(run: Run, childId: string): Token | undefined {
+  const found = run.rawTokens().find(
+    (t) => t.state === 'waiting' && t.wait?.kind === 'callActivity' && (t.wait.childId === childId || t.id === childId),
+  );
+  return found ? run.state.tokens[found.id] : undefined;
 }
 
 function findJobToken(run: Run, jobId: string): Token | undefined {

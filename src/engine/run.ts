@@ -9,6 +9,7 @@
 import { BatonError, type Json, type JsonObject } from '../errors.js';
 import type { ElementType, GraphElement, ProcessGraph } from '../bpmn/types.js';
 import type {
+  ChildEvent,
   Effect,
   EngineContext,
   HistoryEntry,
@@ -16,10 +17,61 @@ import type {
   ScopeInstance,
   StepResult,
   Token,
+  Trigger,
   Wait,
 } from './types.js';
+import { closeTrigger, evaluateConditionalTriggers, openBoundaryTriggers, openEventSubProcessTriggers } from './events.js';
+import { completeLoopInstance, startLoop } from './loops.js';
 
 export const DEFAULT_MAX_ELEMENT_EXECUTIONS = 10_000;
+
+/**
+ * Copy-on-write view of a record of tokens or scopes. The first read of an
+ * entry through the proxy replaces it (in the working record only) by a copy
+ * the Run may mutate; entries never read stay shared with the caller's state,
+ * untouched. An event thus costs O(what it touches) in copying, plus one
+ * shallow copy of the record: a 10,000-instance multi-instance does not copy
+ * 10,000 tokens per event. Hot scans read `raw` without copying.
+ */
+class CopyOnWrite<T extends object> {
+  readonly raw: Record<string, T>;
+  readonly proxy: Record<string, T>;
+  private readonly owned = new WeakSet<T>();
+  constructor(source: Record<string, T>, copy: (value: T) => T) {
+    this.raw = { ...source };
+    const owned = this.owned;
+    this.proxy = new Proxy(this.raw, {
+      get(target, key, receiver) {
+        if (typeof key !== 'string') return Reflect.get(target, key, receiver) as unknown;
+        const value = target[key];
+        if (value === undefined || owned.has(value)) return value;
+        const mine = copy(value);
+        owned.add(mine);
+        target[key] = mine;
+        return mine;
+      },
+      set(target, key, value: T) {
+        if (typeof key === 'string') owned.add(value);
+        return Reflect.set(target, key, value);
+      },
+    });
+  }
+}
+
+function copyToken(t: Token): Token {
+  const c: Token = { ...t };
+  if (t.loop) c.loop = { ...t.loop, output: t.loop.output ? t.loop.output.slice() : null };
+  return c;
+}
+
+/**
+ * Variable *values* are shared with the caller's state: the engine only ever
+ * replaces a variable, never changes a value in place (user code gets deep
+ * copies through `visibleVariables`).
+ */
+function copyScope(s: ScopeInstance): ScopeInstance {
+  return { ...s, variables: { ...s.variables } };
+}
 
 /** What a behaviour of one element type does when a token executes it. */
 export type Behaviour<T extends GraphElement = GraphElement> = (run: Run, token: Token, element: T) => void;
@@ -55,15 +107,39 @@ export class Run {
   private executions = 0;
   private readonly maxExecutions: number;
   ended = false;
+  /** variables changed (or a conditional trigger opened) since conditions were last evaluated */
+  conditionsDirty = false;
 
+  private readonly tokenView: CopyOnWrite<Token>;
+  private readonly scopeView: CopyOnWrite<ScopeInstance>;
+  private readonly hasInclusiveJoins: boolean;
+
+  /** `state` is never mutated: the Run works on a copy-on-write view of it. */
   constructor(
     readonly graph: ProcessGraph,
     state: InstanceState,
     readonly ctx: EngineContext,
     private readonly behaviours: BehaviourTable,
   ) {
-    this.state = state;
+    this.tokenView = new CopyOnWrite(state.tokens, copyToken);
+    this.scopeView = new CopyOnWrite(state.scopes, copyScope);
+    this.state = { ...state, tokens: this.tokenView.proxy, scopes: this.scopeView.proxy, incidents: state.incidents.map((i) => ({ ...i })) };
+    if (state.triggers) {
+      const triggers: Record<string, Trigger> = {};
+      for (const id in state.triggers) {
+        const t = state.triggers[id];
+        if (t) triggers[id] = { ...t };
+      }
+      this.state.triggers = triggers;
+    }
+    if (state.parent) this.state.parent = { ...state.parent };
     this.maxExecutions = ctx.maxElementExecutions ?? DEFAULT_MAX_ELEMENT_EXECUTIONS;
+    this.hasInclusiveJoins = Object.values(graph.elements).some((e) => e.type === 'inclusiveGateway' && e.incoming.length > 1);
+  }
+
+  /** Live tokens for reading only (no copy); get a mutable one through `state.tokens[id]`. */
+  rawTokens(): Token[] {
+    return Object.values(this.state.tokens === this.tokenView.proxy ? this.tokenView.raw : this.state.tokens);
   }
 
   // ---- lookups ---------------------------------------------------------------
@@ -82,11 +158,29 @@ export class Run {
   }
 
   tokensInScope(scopeId: string): Token[] {
-    return Object.values(this.state.tokens).filter((t) => t.scopeId === scopeId);
+    const out: Token[] = [];
+    for (const t of this.rawTokens()) {
+      const mine = t.scopeId === scopeId ? this.state.tokens[t.id] : undefined;
+      if (mine) out.push(mine);
+    }
+    return out;
+  }
+
+  /** live triggers (timers, subscriptions, conditions); created on first use for older states */
+  get triggers(): Record<string, Trigger> {
+    return (this.state.triggers ??= {});
+  }
+
+  /** closes (with timerCancelled/subscriptionClosed) every trigger matching */
+  closeTriggers(match: (t: Trigger) => boolean): void {
+    const all = this.state.triggers;
+    if (!all) return;
+    for (const t of Object.values(all)) if (match(t)) closeTrigger(this, t);
   }
 
   findWaitingToken(match: (wait: Wait) => boolean): Token | undefined {
-    return Object.values(this.state.tokens).find((t) => t.state === 'waiting' && t.wait !== undefined && match(t.wait));
+    const found = this.rawTokens().find((t) => t.state === 'waiting' && t.wait !== undefined && match(t.wait));
+    return found ? this.state.tokens[found.id] : undefined;
   }
 
   // ---- effects ---------------------------------------------------------------
@@ -138,6 +232,15 @@ export class Run {
     return structuredClone(visible);
   }
 
+  /** One variable as seen from `scopeId` (innermost scope that has it), without copying the rest. */
+  lookupVariable(scopeId: string, name: string): Json | undefined {
+    for (let s: ScopeInstance | undefined = this.state.scopes[scopeId]; s; ) {
+      if (Object.hasOwn(s.variables, name)) return structuredClone(s.variables[name]);
+      s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
+    }
+    return undefined;
+  }
+
   /**
    * Writes variables as seen from `scopeId`: a name that already exists in
    * that scope or an enclosing one is updated where it lives; a new name is
@@ -154,6 +257,7 @@ export class Run {
         s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
       }
       target.variables[name] = value;
+      this.conditionsDirty = true;
     }
   }
 
@@ -236,20 +340,87 @@ export class Run {
    * queued.
    */
   advance(): void {
-    this.queue.push(...this.fresh.splice(0));
-    for (let id = this.queue.shift(); id !== undefined && !this.ended; id = this.queue.shift()) {
-      for (let token = this.state.tokens[id]; token && token.state === 'ready' && !this.ended; token = this.state.tokens[id]) {
-        if (token.resumeAt === 'leave') this.complete(token, this.element(token.elementId));
-        else this.execute(token);
-        if (this.fresh.length > 0) this.queue.unshift(...this.fresh.splice(0));
+    for (;;) {
+      this.queue.push(...this.fresh.splice(0));
+      for (let id = this.queue.shift(); id !== undefined && !this.ended; id = this.queue.shift()) {
+        for (let token = this.state.tokens[id]; token && token.state === 'ready' && !this.ended; token = this.state.tokens[id]) {
+          if (token.resumeAt === 'leave') this.complete(token, this.element(token.elementId));
+          else this.execute(token);
+          if (this.fresh.length > 0) this.queue.unshift(...this.fresh.splice(0));
+        }
+      }
+      if (this.ended || !this.settle()) return;
+    }
+  }
+
+  /**
+   * Runs when no token is ready: an inclusive join whose missing tokens can no
+   * longer arrive fires; conditions of conditional triggers are evaluated when
+   * variables changed. Returns true when that made a token ready.
+   */
+  private settle(): boolean {
+    for (const t of this.hasInclusiveJoins ? this.rawTokens() : []) {
+      if (t.state !== 'joining') continue;
+      const el = this.graph.elements[t.elementId];
+      if (el?.type !== 'inclusiveGateway') continue;
+      const survivor = this.tryInclusiveJoin(el.id, t.scopeId, null);
+      if (survivor) {
+        survivor.resumeAt = 'leave';
+        this.fresh.push(survivor.id);
+        return true;
       }
     }
+    if (this.conditionsDirty) {
+      this.conditionsDirty = false;
+      evaluateConditionalTriggers(this);
+      if (this.fresh.length > 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Inclusive join: fires when no live token of the scope instance (counting a
+   * token inside a nested scope as its ancestor in this scope) sits on an
+   * element from which the gateway is still reachable, and no other token is
+   * about to arrive at it. The joining tokens are merged into `into` (or the
+   * first of them); returns the surviving token, or null while waiting.
+   */
+  tryInclusiveJoin(gatewayId: string, scopeId: string, into: Token | null): Token | null {
+    const el = this.element(gatewayId);
+    if (el.type !== 'inclusiveGateway') return null;
+    const upstream = new Set(el.upstream);
+    const joining: Token[] = [];
+    for (const t of this.rawTokens()) {
+      if (t.scopeId === scopeId && t.elementId === gatewayId) {
+        if (t.state === 'joining') joining.push(t);
+        else if (t.id !== into?.id) return null; // about to arrive
+        continue;
+      }
+      let a: Token | undefined = t;
+      while (a && a.scopeId !== scopeId) {
+        const s: ScopeInstance | undefined = this.state.scopes[a.scopeId];
+        a = s && s.parentTokenId !== null ? this.state.tokens[s.parentTokenId] : undefined;
+      }
+      if (a && upstream.has(a.elementId)) return null;
+    }
+    const first = joining[0];
+    const survivor = into ?? (first ? this.state.tokens[first.id] : undefined);
+    if (!survivor) return null;
+    for (const t of joining) {
+      if (t.id === survivor.id) continue;
+      this.history('element_completed', { elementId: el.id, elementType: el.type, tokenId: t.id, scopeId: t.scopeId, data: { mergedInto: survivor.id } });
+      delete this.state.tokens[t.id];
+    }
+    survivor.state = 'ready';
+    return survivor;
   }
 
   /** Executes the token's element: history, spiff preScript, then the element type's behaviour. */
   execute(token: Token): void {
     const element = this.element(token.elementId);
-    if (++this.executions > this.maxExecutions) {
+    // instances of a multi-instance are bounded by its collection: they do not count towards the loop guard
+    const boundedInstance = token.loopIndex !== undefined && 'loop' in element && element.loop?.kind === 'multiInstance';
+    if (!boundedInstance && ++this.executions > this.maxExecutions) {
       this.incident(
         token,
         'step_limit',
@@ -258,6 +429,15 @@ export class Run {
       return;
     }
     this.elementHistory('element_started', token, element);
+    const isLoopBody = 'loop' in element && element.loop !== null && token.loopIndex === undefined;
+    // boundary events hang on the activity as a whole (the loop body, not its instances)
+    if (token.loopIndex === undefined && element.boundaryEventIds.length > 0) {
+      if (!openBoundaryTriggers(this, token, element)) return;
+    }
+    if (isLoopBody) {
+      startLoop(this, token, element);
+      return;
+    }
     if ('preScript' in element && element.preScript !== null && !this.runScript(token, element.preScript)) return;
     const behaviour = this.behaviours[element.type] as Behaviour;
     behaviour(this, token, element);
@@ -271,7 +451,12 @@ export class Run {
    */
   complete(token: Token, element: GraphElement): void {
     token.resumeAt = 'leave';
-    if ('postScript' in element && element.postScript !== null && !this.runScript(token, element.postScript, true)) return;
+    const isLoopBody = 'loop' in element && element.loop !== null && token.loopIndex === undefined;
+    if (!isLoopBody && 'postScript' in element && element.postScript !== null && !this.runScript(token, element.postScript, true)) return;
+    if (token.loopIndex !== undefined) {
+      completeLoopInstance(this, token, element);
+      return;
+    }
 
     const taken: string[] = [];
     let conditionHeld = false;
@@ -327,6 +512,8 @@ export class Run {
   leaveVia(token: Token, element: GraphElement, flowIds: readonly string[]): void {
     this.elementHistory('element_completed', token, element);
     delete token.resumeAt;
+    delete token.triggered;
+    if (this.state.triggers) this.closeTriggers((t) => t.tokenId === token.id);
     if (flowIds.length === 0) {
       this.consume(token);
       return;
@@ -357,7 +544,18 @@ export class Run {
   /** Records the element as completed and removes the token, without looking at its scope. */
   removeCompleted(token: Token, element: GraphElement): void {
     this.elementHistory('element_completed', token, element);
+    if (this.state.triggers) this.closeTriggers((t) => t.tokenId === token.id);
     delete this.state.tokens[token.id];
+  }
+
+  /** Moves a token to another element of its scope without a sequence flow (link events, event-based gateways). */
+  jump(token: Token, targetId: string): void {
+    token.elementId = targetId;
+    delete token.arrivedVia;
+    delete token.resumeAt;
+    delete token.wait;
+    token.state = 'ready';
+    this.fresh.push(token.id);
   }
 
   /** Removes a token that reached its end; completes its scope when it was the last one there. */
@@ -369,7 +567,7 @@ export class Run {
   // ---- scopes ----------------------------------------------------------------
 
   /** Creates the child scope of an embedded subprocess and starts a token at its none start event. */
-  enterScope(token: Token, scopeElementId: string): void {
+  enterScope(token: Token, scopeElementId: string, startEventId?: string, variables: JsonObject = {}): string {
     const graphScope = this.graph.scopes[scopeElementId];
     if (!graphScope) throw new BatonError('engine_state_mismatch', `scope '${scopeElementId}' is not in process '${this.graph.key}'`);
     const scopeId = this.ctx.newId();
@@ -378,10 +576,12 @@ export class Run {
       elementId: scopeElementId,
       parentScopeId: token.scopeId,
       parentTokenId: token.id,
-      variables: {},
+      variables,
     };
     this.wait(token, { kind: 'subprocess', scopeId });
-    this.newToken(graphScope.noneStartEventId, scopeId);
+    openEventSubProcessTriggers(this, scopeId);
+    this.newToken(startEventId ?? graphScope.noneStartEventId, scopeId);
+    return scopeId;
   }
 
   /**
@@ -392,11 +592,13 @@ export class Run {
    */
   completeScope(scopeId: string): void {
     const scope = this.scope(scopeId);
+    if (this.state.triggers) this.closeTriggers((t) => t.scopeId === scopeId && t.tokenId === null);
     if (scope.parentScopeId === null) {
       this.endInstance('completed', 'instance_completed');
       return;
     }
     Object.assign(this.scope(scope.parentScopeId).variables, scope.variables);
+    this.conditionsDirty = true;
     delete this.state.scopes[scopeId];
     const parentToken = scope.parentTokenId !== null ? this.state.tokens[scope.parentTokenId] : undefined;
     if (parentToken) this.resumeToLeave(parentToken);
@@ -412,20 +614,28 @@ export class Run {
     this.cancelScopeContent(scopeId);
     const scope = this.scope(scopeId);
     if (scope.parentScopeId === null) {
-      this.endInstance('terminated', 'instance_terminated', { reason: 'terminate end event', elementId: byElementId });
+      // a called instance ended by a terminate end event: its call activity completes (Camunda 7)
+      this.endInstance('terminated', 'instance_terminated', { reason: 'terminate end event', elementId: byElementId }, 'completed');
     } else {
       this.completeScope(scopeId);
     }
   }
 
   /** `cancel` event: everything is cancelled and the instance ends as terminated. */
-  cancelInstance(reason: string | undefined): void {
+  cancelInstance(reason: string | undefined, notifyParent: 'terminated' | 'none' = 'terminated'): void {
     this.cancelScopeContent(this.state.rootScopeId);
-    this.endInstance('terminated', 'instance_terminated', { reason: reason ?? 'cancelled' });
+    this.endInstance('terminated', 'instance_terminated', { reason: reason ?? 'cancelled' }, notifyParent);
   }
 
-  private cancelScopeContent(scopeId: string): void {
-    for (const t of this.tokensInScope(scopeId)) this.cancelToken(t);
+  cancelScopeContent(scopeId: string): void {
+    for (const t of this.tokensInScope(scopeId)) if (this.state.tokens[t.id]) this.cancelToken(t);
+  }
+
+  /** Cancels everything in a scope instance and removes it (with its triggers). */
+  removeScope(scopeId: string): void {
+    this.cancelScopeContent(scopeId);
+    if (this.state.triggers) this.closeTriggers((t) => t.scopeId === scopeId && t.tokenId === null);
+    delete this.state.scopes[scopeId];
   }
 
   /**
@@ -435,13 +645,17 @@ export class Run {
    */
   cancelToken(token: Token): void {
     const wait = token.wait;
+    if (this.state.triggers) this.closeTriggers((t) => t.tokenId === token.id);
     if (wait?.kind === 'subprocess') {
-      this.cancelScopeContent(wait.scopeId);
-      delete this.state.scopes[wait.scopeId];
+      this.removeScope(wait.scopeId);
+    } else if (wait?.kind === 'loop') {
+      for (const s of Object.values(this.state.scopes)) if (s.parentTokenId === token.id) this.removeScope(s.id);
     } else if (wait?.kind === 'humanTask') {
       this.emit({ type: 'humanTaskClosed', taskId: wait.taskId, state: 'cancelled' });
     } else if (wait?.kind === 'serviceJob') {
       this.emit({ type: 'serviceJobCancelled', jobId: wait.jobId });
+    } else if (wait?.kind === 'callActivity') {
+      this.emit({ type: 'childInstanceCancelled', childId: wait.childId });
     }
     this.resolveIncidents((i) => i.tokenId === token.id);
     const element = this.graph.elements[token.elementId];
@@ -454,7 +668,7 @@ export class Run {
     delete this.state.tokens[token.id];
   }
 
-  private resolveIncidents(match: (incident: InstanceState['incidents'][number]) => boolean): void {
+  resolveIncidents(match: (incident: InstanceState['incidents'][number]) => boolean): void {
     const keep = [];
     for (const incident of this.state.incidents) {
       if (match(incident)) this.emit({ type: 'incidentResolved', incidentId: incident.id, reason: 'cancelled' });
@@ -463,10 +677,31 @@ export class Run {
     this.state.incidents = keep;
   }
 
-  private endInstance(status: 'completed' | 'terminated', event: string, data?: JsonObject): void {
+  /**
+   * Ends the instance. A called instance tells its parent: `completed` →
+   * childCompleted with the final variables, `terminated` → childTerminated,
+   * `none` → nothing (the caller has already sent childFailed).
+   */
+  endInstance(
+    status: 'completed' | 'terminated',
+    event: string,
+    data?: JsonObject,
+    notifyParent: 'completed' | 'terminated' | 'none' = status,
+  ): void {
     // Every live child scope is gone by now; only the root scope stays, holding the final variables.
     for (const id of Object.keys(this.state.scopes)) if (id !== this.state.rootScopeId) delete this.state.scopes[id];
+    this.closeTriggers(() => true);
+    delete this.state.triggers;
     this.resolveIncidents(() => true);
+    const parent = this.state.parent;
+    if (parent && notifyParent !== 'none') {
+      const childId = parent.childId ?? parent.tokenId;
+      const ev: ChildEvent =
+        notifyParent === 'completed'
+          ? { type: 'childCompleted', childId, variables: structuredClone(this.scope(this.state.rootScopeId).variables) }
+          : { type: 'childTerminated', childId };
+      this.emit({ type: 'parentNotified', parentInstanceId: parent.instanceId, event: ev });
+    }
     this.state.tokens = {};
     this.state.status = status;
     this.ended = true;
@@ -482,6 +717,9 @@ export class Run {
 
   result(ignored = false): StepResult {
     if (!this.ended) this.state.status = this.state.incidents.length > 0 ? 'error' : 'waiting';
+    // hand out plain records, never the copy-on-write proxies
+    if (this.state.tokens === this.tokenView.proxy) this.state.tokens = this.tokenView.raw;
+    if (this.state.scopes === this.scopeView.proxy) this.state.scopes = this.scopeView.raw;
     return { state: this.state, effects: this.effects, ignored };
   }
 }

@@ -36,7 +36,65 @@ export type Wait =
   | { kind: 'humanTask'; taskId: string }
   | { kind: 'serviceJob'; jobId: string }
   /** the token sits on a subprocess element while its child scope runs */
-  | { kind: 'subprocess'; scopeId: string };
+  | { kind: 'subprocess'; scopeId: string }
+  /**
+   * intermediate catch event, receive task or event-based gateway: the token
+   * waits for one of the triggers (`InstanceState.triggers`) whose `tokenId` is its id
+   */
+  | { kind: 'event' }
+  /** call activity: the child instance `childId` runs (childInstanceStarted) */
+  | { kind: 'callActivity'; childId: string }
+  /** multi-instance or standard loop: the token is the loop body; its instances run in child scopes (`Token.loop`) */
+  | { kind: 'loop' };
+
+/**
+ * The bounded bookkeeping of a running multi-instance / standard loop, kept on
+ * the token of the loop body. Finished instances leave only counters behind;
+ * the active ones are the child scopes whose `parentTokenId` is this token.
+ */
+export interface LoopState {
+  kind: 'parallel' | 'sequential' | 'standard';
+  nrOfInstances: number;
+  nrOfActiveInstances: number;
+  nrOfCompletedInstances: number;
+  /** index of the next instance to start (sequential, standard) */
+  next: number;
+  /** the input collection, kept only for a sequential multi-instance (items are handed out one by one) */
+  items: Json[] | null;
+  /** the output collection so far (index = instance), when the model names one */
+  output: Json[] | null;
+}
+
+/**
+ * Something the instance waits for from the outside world or from its own
+ * variables: a timer, a message or signal subscription, or a condition.
+ * Opened with `timerScheduled` / `subscriptionOpened`, removed with
+ * `timerCancelled` / `subscriptionClosed` (or silently when it fires and is
+ * consumed). Only live triggers are kept.
+ */
+export interface Trigger {
+  /** timer id or subscription id, as in the effects and events */
+  id: string;
+  kind: 'timer' | 'message' | 'signal' | 'conditional';
+  /**
+   * boundary:        `tokenId` is the activity's token; firing starts the boundary event (`elementId`)
+   * catch:           `tokenId` waits on the catch event / receive task `elementId`
+   * gateway:         `tokenId` waits on an event-based gateway; `elementId` is the catch event / receive task after it
+   * eventSubProcess: hangs on the scope instance `scopeId`; `elementId` is the event subprocess's start event
+   */
+  role: 'boundary' | 'catch' | 'gateway' | 'eventSubProcess';
+  elementId: string;
+  tokenId: string | null;
+  scopeId: string;
+  /** timers */
+  dueAt?: string;
+  cycle?: { expression: string; remaining: number | null } | null;
+  /** message / signal name */
+  name?: string;
+  correlationKey?: string | null;
+  /** conditional: JavaScript expression */
+  condition?: string;
+}
 
 export interface Token {
   id: string;
@@ -53,6 +111,12 @@ export interface Token {
   wait?: Wait;
   /** the sequence flow the token arrived by, when it matters (joins) */
   arrivedVia?: string;
+  /** multi-instance / standard loop body token: the loop's counters */
+  loop?: LoopState;
+  /** the token runs one instance (0-based) of a loop activity, in its own scope */
+  loopIndex?: number;
+  /** the token arrives at a catch event / receive task whose trigger already fired (event-based gateway) */
+  triggered?: true;
   /**
    * Set when the element's own work is done and only its leaving remains
    * (spiffworkflow postScript, outgoing-flow selection): a ready token with
@@ -72,6 +136,8 @@ export interface ScopeInstance {
   /** the token in the parent scope that waits for this scope to finish */
   parentTokenId: string | null;
   variables: JsonObject;
+  /** one instance of a loop activity (its locals: the input element, loopCounter) */
+  loopInstance?: true;
 }
 
 export interface Incident {
@@ -96,17 +162,51 @@ export interface InstanceState {
   scopes: Record<string, ScopeInstance>;
   /** open incidents */
   incidents: Incident[];
+  /** live timers, subscriptions and watched conditions, by id (absent in states written before they existed) */
+  triggers?: Record<string, Trigger>;
+  /** set for an instance started by a call activity */
+  parent?: ParentLink;
+}
+
+/**
+ * The calling side of a child instance. `childId` is the id the parent gave the
+ * child in `childInstanceStarted` (the runtime should pass it); when absent the
+ * child reports itself by the parent's `tokenId`, which the parent accepts too.
+ */
+export interface ParentLink {
+  instanceId: string;
+  tokenId: string;
+  childId?: string;
 }
 
 /** Inputs the engine reacts to. The runtime reads them from the instance's inbox. */
 export type EngineEvent =
-  | { type: 'start'; variables?: JsonObject; startEventId?: string }
+  /**
+   * startEventId: any start event of the process (none, message, signal, timer, conditional);
+   * parent: set when a call activity started this instance
+   */
+  | { type: 'start'; variables?: JsonObject; startEventId?: string; parent?: ParentLink }
   | { type: 'humanTaskCompleted'; taskId: string; variables?: JsonObject }
   | { type: 'serviceJobCompleted'; jobId: string; variables?: JsonObject }
   /** a service job failed with no retries left */
   | { type: 'serviceJobFailed'; jobId: string; message: string }
   | { type: 'serviceJobBpmnError'; jobId: string; errorCode: string; message?: string }
-  | { type: 'cancel'; reason?: string };
+  | { type: 'cancel'; reason?: string }
+  /** a timer of `timerScheduled` is due */
+  | { type: 'timerFired'; timerId: string }
+  /** a message was correlated to the subscription; its variables are written where the catching element lives */
+  | { type: 'messageReceived'; subscriptionId: string; name: string; variables?: JsonObject }
+  | { type: 'signalReceived'; subscriptionId: string; name: string; variables?: JsonObject }
+  /** the child of a call activity completed; `variables` are its final process variables */
+  | { type: 'childCompleted'; childId: string; variables: JsonObject }
+  /**
+   * error: a BPMN error was not caught in the child (the child has ended);
+   * escalation: an escalation was not caught in the child (the child goes on);
+   * incident: the child got stuck (reported by the runtime)
+   */
+  | { type: 'childFailed'; childId: string; errorCode: string; message: string; kind: 'error' | 'escalation' | 'incident' }
+  /** the child was cancelled from outside */
+  | { type: 'childTerminated'; childId: string };
 
 export interface HumanTaskSpec {
   id: string;
@@ -157,7 +257,62 @@ export type Effect =
   | { type: 'incidentOpened'; incident: Incident }
   /** an open incident went away because its token was cancelled (terminate end event, cancel) */
   | { type: 'incidentResolved'; incidentId: string; reason: 'cancelled' }
-  | { type: 'history'; entry: HistoryEntry };
+  | { type: 'history'; entry: HistoryEntry }
+  /** a timer to fire at `dueAt`; answer with `timerFired { timerId }` */
+  | { type: 'timerScheduled'; timer: TimerSpec }
+  | { type: 'timerCancelled'; timerId: string }
+  /** wait for a message/signal (or, kind conditional, a condition the engine watches itself; no answer expected) */
+  | { type: 'subscriptionOpened'; subscription: SubscriptionSpec }
+  | { type: 'subscriptionClosed'; subscriptionId: string }
+  /** deliver a message to whichever instance subscribed to name + correlationKey (or a message start event) */
+  | { type: 'messageThrown'; message: { name: string; correlationKey: string | null; variables: JsonObject } }
+  /** broadcast a signal to every signal subscription and signal start event of that name */
+  | { type: 'signalThrown'; signal: { name: string; variables: JsonObject } }
+  /** create and start the child instance of a call activity (its start event gets `parent`) */
+  | { type: 'childInstanceStarted'; child: ChildInstanceSpec }
+  /** send `cancel` to the child instance */
+  | { type: 'childInstanceCancelled'; childId: string }
+  /** put `event` (childCompleted / childFailed / childTerminated) into the parent instance's inbox */
+  | { type: 'parentNotified'; parentInstanceId: string; event: ChildEvent };
+
+export type ChildEvent = Extract<EngineEvent, { type: 'childCompleted' | 'childFailed' | 'childTerminated' }>;
+
+export interface TimerSpec {
+  id: string;
+  /** the owning token; null for an event subprocess's timer start (it hangs on a scope) */
+  tokenId: string | null;
+  /** the timer event (boundary, catch, or event subprocess start event) */
+  elementId: string;
+  /** ISO 8601 date-time */
+  dueAt: string;
+  /** cycles: the (evaluated) expression and the repetitions left after this one (null = unbounded) */
+  cycle: { expression: string; remaining: number | null } | null;
+  definition: { kind: 'date' | 'duration' | 'cycle'; expression: string };
+}
+
+export interface SubscriptionSpec {
+  id: string;
+  kind: 'message' | 'signal' | 'conditional';
+  /** message or signal name; for conditional the condition expression */
+  name: string;
+  /** messages: the evaluated zeebe:subscription correlationKey, as a string; else null */
+  correlationKey: string | null;
+  /** null for an event subprocess's start (it hangs on a scope) */
+  tokenId: string | null;
+  elementId: string;
+}
+
+export interface ChildInstanceSpec {
+  /** the id the child instance must get; it comes back as `childId` in child events */
+  id: string;
+  processKey: string;
+  versionBinding: { kind: 'latest' } | { kind: 'version'; version: number } | { kind: 'deployment' };
+  variables: JsonObject;
+  /** the call activity's token and element in the parent */
+  tokenId: string;
+  elementId: string;
+  businessKey: string | null;
+}
 
 export interface StepResult {
   state: InstanceState;

@@ -131,7 +131,7 @@ export async function publishMessage(trx: Executor, m: PublishedMessage, rings: 
 /** Takes the correlation locks of several (name, key) pairs in one stable order, so two transactions never wait on each other in a cycle. */
 export async function lockCorrelations(trx: Executor, pairs: Array<{ name: string; correlationKey: string | null }>): Promise<void> {
   const keys = new Map<string, { name: string; correlationKey: string | null }>();
-  for (const p of pairs) keys.set(`${p.name}\u0000${p.correlationKey ?? ''}`, p);
+  for (const p of pairs) keys.set(JSON.stringify([p.name, p.correlationKey]), p);
   for (const k of [...keys.keys()].sort()) {
     const p = keys.get(k)!;
     await lockCorrelation(trx, p.name, p.correlationKey);

@@ -12,7 +12,7 @@ import type { MessageRow, StartEventRow, TimerScheduleRow } from './schema.js';
  * to a waiting subscription. Transaction-scoped, so it cannot leak.
  */
 export async function lockCorrelation(db: Executor, name: string, correlationKey: string | null): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`baton.msg\u0000${name}\u0000${correlationKey ?? ''}`}, 0))`.execute(db);
+  await sql`select pg_advisory_xact_lock(hashtextextended(${JSON.stringify(['baton.msg', name, correlationKey])}, 0))`.execute(db);
 }
 
 export async function messageByMessageId(db: Executor, messageId: string): Promise<MessageRow | undefined> {

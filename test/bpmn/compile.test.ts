@@ -21,6 +21,7 @@ describe('compiled graph', () => {
       kind: 'process',
       parentScopeId: null,
       noneStartEventId: 'start',
+      eventSubProcessIds: [],
       startEventIds: ['start'],
       elementIds: ['start', 'decide', 'big', 'medium', 'small', 'merge', 'end'],
     });

@@ -20,6 +20,7 @@ import type {
   InstanceState,
   ServiceJobSpec,
   StepResult,
+  Trigger,
 } from '../../src/engine/types.js';
 import type { JsonObject } from '../../src/errors.js';
 import { createEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
@@ -77,9 +78,14 @@ export class Instance {
     readonly ctx: EngineContext,
   ) {}
 
-  static start(graph: ProcessGraph, variables?: JsonObject, ctx: EngineContext = testContext()): Instance {
+  static start(
+    graph: ProcessGraph,
+    variables?: JsonObject,
+    ctx: EngineContext = testContext(),
+    extra: { startEventId?: string; parent?: { instanceId: string; tokenId: string; childId?: string } } = {},
+  ): Instance {
     const inst = new Instance(graph, ctx);
-    inst.record(startInstance(graph, { type: 'start', ...(variables ? { variables } : {}) }, ctx));
+    inst.record(startInstance(graph, { type: 'start', ...(variables ? { variables } : {}), ...extra }, ctx));
     return inst;
   }
 
@@ -162,6 +168,40 @@ export class Instance {
 
   completeTask(elementId: string, variables?: JsonObject): StepResult {
     return this.apply({ type: 'humanTaskCompleted', taskId: this.task(elementId).id, ...(variables ? { variables } : {}) });
+  }
+
+  /** live triggers (timers, subscriptions, conditions) */
+  triggers(): Trigger[] {
+    return Object.values(this.state.triggers ?? {});
+  }
+
+  trigger(elementId: string, kind?: Trigger['kind']): Trigger {
+    const t = this.triggers().find((x) => x.elementId === elementId && (kind === undefined || x.kind === kind));
+    if (!t) throw new Error(`no live trigger at ${elementId}; live: ${this.triggers().map((x) => x.elementId).join(', ')}`);
+    return t;
+  }
+
+  fireTimer(elementId: string): StepResult {
+    return this.apply({ type: 'timerFired', timerId: this.trigger(elementId, 'timer').id });
+  }
+
+  receiveMessage(elementId: string, variables?: JsonObject): StepResult {
+    const t = this.trigger(elementId, 'message');
+    return this.apply({ type: 'messageReceived', subscriptionId: t.id, name: t.name ?? '', ...(variables ? { variables } : {}) });
+  }
+
+  receiveSignal(elementId: string, variables?: JsonObject): StepResult {
+    const t = this.trigger(elementId, 'signal');
+    return this.apply({ type: 'signalReceived', subscriptionId: t.id, name: t.name ?? '', ...(variables ? { variables } : {}) });
+  }
+
+  /** task ids closed as cancelled, as element ids */
+  cancelledTasks(): string[] {
+    const cancelled = new Set(this.effectsOf('humanTaskClosed').filter((e) => e.state === 'cancelled').map((e) => e.taskId));
+    return this.effectsOf('humanTaskOpened')
+      .map((e) => e.task)
+      .filter((t) => cancelled.has(t.id))
+      .map((t) => t.elementId);
   }
 
   completeJob(elementId: string, variables?: JsonObject): StepResult {

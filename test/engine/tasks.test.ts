@@ -86,7 +86,7 @@ describe('user and manual tasks', () => {
       assignee: '=initiator',
       formKey: 'camunda-forms:bpmn:approveForm',
     });
-    inst.completeTask('zeebe_task');
+    inst.completeTask('zeebe_task', { order_id: 'A-17' });
 
     expect(inst.task('spiff_task')).toMatchObject({
       lane: 'Operations',
@@ -96,7 +96,7 @@ describe('user and manual tasks', () => {
       properties: {
         formJsonSchemaFilename: 'approve-schema.json',
         formUiSchemaFilename: 'approve-uischema.json',
-        instructionsForEndUser: 'Approve order {{ order_id }}',
+        instructionsForEndUser: 'Approve order A-17',
       },
     });
     inst.completeTask('spiff_task');

@@ -1,0 +1,330 @@
+/**
+ * Readers for event definitions, loop characteristics, call activities and
+ * message references: moddle elements → the engine-neutral shapes of the
+ * definition graph. What cannot be honoured is reported, never dropped.
+ */
+import { unwrapDollarExpression } from './extensions.js';
+import { bool, child, extension, extensions, is, list, localType, str, text, type ModdleElement } from './model.js';
+import { validTimerLiteral } from './timer.js';
+import type { EventDefinition, LoopDefinition, MessageRef, TimerDefinition, VariableMapping } from './types.js';
+
+type Report = (message: string) => void;
+export type Unresolved = Map<ModdleElement, Map<string, string>>;
+
+/**
+ * An expression attribute as JavaScript: `=expr` (Zeebe FEEL style) and
+ * `${expr}` (Camunda JUEL style) are unwrapped; anything else is taken as is.
+ * Only simple FEEL (names, paths, arithmetic, comparisons) reads the same in JS.
+ */
+export function jsExpression(value: string | null | undefined): string | null {
+  const v = value?.trim();
+  if (!v) return null;
+  if (v.startsWith('=')) return v.slice(1).trim() || null;
+  const unwrapped = unwrapDollarExpression(v);
+  if (unwrapped !== null) return unwrapped || null;
+  return v;
+}
+
+function expressionBody(el: ModdleElement | undefined): string | null {
+  return text(el, 'body');
+}
+
+export function eventDefinitionsOf(el: ModdleElement): ModdleElement[] {
+  return [...list(el, 'eventDefinitions'), ...list(el, 'eventDefinitionRef')];
+}
+
+export function readMessageRef(el: ModdleElement, prop: string, report: Report): MessageRef | null {
+  const message = child(el, prop);
+  if (!message) {
+    report('message reference is missing (messageRef)');
+    return null;
+  }
+  const messageName = text(message, 'name');
+  if (messageName === null) {
+    report(`message '${str(message, 'id') ?? '?'}' has no name`);
+    return null;
+  }
+  const subscription = extension(message, 'zeebe:Subscription');
+  return { messageName, correlationKey: jsExpression(str(subscription, 'correlationKey')) };
+}
+
+/**
+ * Reads the one event definition of an event. `allowed` lists the kinds the
+ * event's position accepts; anything else is reported as not supported yet.
+ */
+export function readEventDefinition(
+  el: ModdleElement,
+  allowed: readonly EventDefinition['kind'][],
+  report: Report,
+  unresolved: Unresolved,
+): EventDefinition | null | 'invalid' {
+  const defs = eventDefinitionsOf(el);
+  if (defs.length === 0) return null;
+  const type = localType(el);
+  if (defs.length > 1) {
+    report(`${type} with several event definitions (multiple/parallel multiple) is not supported yet`);
+    return 'invalid';
+  }
+  const def = defs[0] as ModdleElement;
+  const kind = kindOf(def);
+  if (kind === null || !allowed.includes(kind)) {
+    report(`${type} with ${localType(def)} is not supported yet`);
+    return 'invalid';
+  }
+  switch (kind) {
+    case 'terminate':
+      return { kind };
+    case 'error': {
+      const error = child(def, 'errorRef');
+      const missing = unresolved.get(def)?.get('errorRef');
+      if (missing !== undefined) {
+        report(`error '${missing}' does not exist`);
+        return 'invalid';
+      }
+      return { kind, errorCode: text(error, 'errorCode'), errorMessage: text(error, 'errorMessage') ?? text(error, 'name') };
+    }
+    case 'escalation': {
+      const escalation = child(def, 'escalationRef');
+      const missing = unresolved.get(def)?.get('escalationRef');
+      if (missing !== undefined) {
+        report(`escalation '${missing}' does not exist`);
+        return 'invalid';
+      }
+      return { kind, escalationCode: text(escalation, 'escalationCode') };
+    }
+    case 'timer': {
+      const timer = readTimer(def, report);
+      return timer ? { kind, timer } : 'invalid';
+    }
+    case 'message': {
+      const ref = readMessageRef(def, 'messageRef', report);
+      return ref ? { kind, ...ref } : 'invalid';
+    }
+    case 'signal': {
+      const signal = child(def, 'signalRef');
+      const name = text(signal, 'name');
+      if (name === null) {
+        report(signal ? `signal '${str(signal, 'id') ?? '?'}' has no name` : 'signal reference is missing (signalRef)');
+        return 'invalid';
+      }
+      return { kind, signalName: name };
+    }
+    case 'conditional': {
+      const body = expressionBody(child(def, 'condition'));
+      const condition = jsExpression(body);
+      if (condition === null) {
+        report('conditional event has no condition');
+        return 'invalid';
+      }
+      return { kind, condition };
+    }
+    case 'link': {
+      const name = text(def, 'name');
+      if (name === null) {
+        report('link event has no name');
+        return 'invalid';
+      }
+      return { kind, linkName: name, targetId: null };
+    }
+  }
+}
+
+function kindOf(def: ModdleElement): EventDefinition['kind'] | null {
+  switch (def.$type) {
+    case 'bpmn:TerminateEventDefinition':
+      return 'terminate';
+    case 'bpmn:ErrorEventDefinition':
+      return 'error';
+    case 'bpmn:EscalationEventDefinition':
+      return 'escalation';
+    case 'bpmn:TimerEventDefinition':
+      return 'timer';
+    case 'bpmn:MessageEventDefinition':
+      return 'message';
+    case 'bpmn:SignalEventDefinition':
+      return 'signal';
+    case 'bpmn:ConditionalEventDefinition':
+      return 'conditional';
+    case 'bpmn:LinkEventDefinition':
+      return 'link';
+    default:
+      // compensate and cancel definitions are not supported yet
+      return null;
+  }
+}
+
+function readTimer(def: ModdleElement, report: Report): TimerDefinition | null {
+  const found: TimerDefinition[] = [];
+  for (const [prop, kind] of [
+    ['timeDate', 'date'],
+    ['timeDuration', 'duration'],
+    ['timeCycle', 'cycle'],
+  ] as const) {
+    const body = expressionBody(child(def, prop));
+    if (body !== null) found.push({ kind, expression: body });
+  }
+  if (found.length !== 1) {
+    report(found.length === 0 ? 'timer event has no timeDate, timeDuration or timeCycle' : 'timer event has more than one of timeDate, timeDuration, timeCycle');
+    return null;
+  }
+  const timer = found[0] as TimerDefinition;
+  const isExpression = timer.expression.startsWith('=') || /^\s*[$#]\{/.test(timer.expression);
+  if (!isExpression && !validTimerLiteral(timer.kind, stripQuotes(timer.expression))) {
+    report(`timer ${timer.kind} '${timer.expression}' is not a valid ISO 8601 ${timer.kind === 'cycle' ? 'repeating interval or cron expression' : timer.kind}`);
+    return null;
+  }
+  return timer;
+}
+
+export function stripQuotes(value: string): string {
+  const v = value.trim();
+  const m = /^(['"])(.*)\1$/s.exec(v);
+  return m ? (m[2] ?? '') : v;
+}
+
+// ---- loops ---------------------------------------------------------------
+
+/** The name of an ItemAwareElement reference (resolved: its name or id; unresolved: the raw text). */
+function refName(el: ModdleElement, prop: string, unresolved: Unresolved): string | null {
+  const ref = child(el, prop);
+  if (ref) return text(ref, 'name') ?? text(ref, 'id');
+  const raw = unresolved.get(el)?.get(prop);
+  return raw !== undefined && raw.trim() !== '' ? raw.trim() : null;
+}
+
+export function readLoop(loop: ModdleElement | undefined, report: Report, unresolved: Unresolved): LoopDefinition | 'invalid' {
+  if (!loop) return null;
+  if (is(loop, 'bpmn:StandardLoopCharacteristics')) {
+    const max = loop['loopMaximum'];
+    const loopMaximum = typeof max === 'number' ? max : typeof max === 'string' && /^\d+$/.test(max) ? Number(max) : null;
+    const loopCondition = jsExpression(expressionBody(child(loop, 'loopCondition')));
+    if (loopCondition === null && loopMaximum === null) {
+      report('standard loop without loopCondition and loopMaximum would never end');
+      return 'invalid';
+    }
+    return { kind: 'standardLoop', testBefore: bool(loop, 'testBefore'), loopCondition, loopMaximum };
+  }
+  if (!is(loop, 'bpmn:MultiInstanceLoopCharacteristics')) {
+    report(`${localType(loop)} is not supported yet`);
+    return 'invalid';
+  }
+  const zeebe = extension(loop, 'zeebe:LoopCharacteristics');
+  const inputCollection =
+    jsExpression(str(zeebe, 'inputCollection')) ??
+    jsExpression(str(loop, 'collection')) ??
+    refName(loop, 'loopDataInputRef', unresolved);
+  const inputElement =
+    text(zeebe, 'inputElement') ??
+    text(loop, 'elementVariable') ??
+    (child(loop, 'inputDataItem') ? text(child(loop, 'inputDataItem'), 'name') ?? text(child(loop, 'inputDataItem'), 'id') : null);
+  const outputCollection = text(zeebe, 'outputCollection') ?? refName(loop, 'loopDataOutputRef', unresolved);
+  const outputElement =
+    jsExpression(str(zeebe, 'outputElement')) ??
+    (child(loop, 'outputDataItem') ? text(child(loop, 'outputDataItem'), 'name') ?? text(child(loop, 'outputDataItem'), 'id') : null);
+  const loopCardinality = jsExpression(expressionBody(child(loop, 'loopCardinality')));
+  const completionCondition = jsExpression(expressionBody(child(loop, 'completionCondition')));
+  if (inputCollection === null && loopCardinality === null) {
+    report('multi-instance needs an input collection or a loopCardinality');
+    return 'invalid';
+  }
+  if (outputCollection !== null && outputElement === null) {
+    report('multi-instance output collection without an output element');
+    return 'invalid';
+  }
+  const behavior = str(loop, 'behavior');
+  if (behavior !== undefined && behavior !== 'All') {
+    report(`multi-instance behavior '${behavior}' is not supported yet`);
+    return 'invalid';
+  }
+  return {
+    kind: 'multiInstance',
+    sequential: bool(loop, 'isSequential'),
+    loopCardinality,
+    inputCollection,
+    inputElement,
+    outputCollection,
+    outputElement,
+    completionCondition,
+  };
+}
+
+// ---- call activity ---------------------------------------------------------
+
+export interface CallActivityData {
+  calledElement: string;
+  versionBinding: { kind: 'latest' } | { kind: 'version'; version: number } | { kind: 'deployment' };
+  inputAll: boolean;
+  inputs: VariableMapping[];
+  outputAll: boolean;
+  outputs: VariableMapping[];
+}
+
+export function readCallActivity(el: ModdleElement, report: Report): CallActivityData | null {
+  const zCalled = extension(el, 'zeebe:CalledElement');
+  const calledElement = text(zCalled, 'processId') ?? text(el, 'calledElement');
+  let ok = true;
+  if (calledElement === null) {
+    report('call activity has no calledElement');
+    ok = false;
+  } else if (calledElement.startsWith('=') || calledElement.startsWith('${')) {
+    report('an expression as calledElement is not supported yet');
+    ok = false;
+  }
+  let versionBinding: CallActivityData['versionBinding'] = { kind: 'latest' };
+  const binding = text(el, 'calledElementBinding');
+  if (binding === 'deployment') versionBinding = { kind: 'deployment' };
+  else if (binding === 'version') {
+    const v = text(el, 'calledElementVersion');
+    if (v === null || !/^\d+$/.test(v)) {
+      report(`camunda:calledElementVersion must be a version number, got '${v ?? ''}'`);
+      ok = false;
+    } else versionBinding = { kind: 'version', version: Number(v) };
+  } else if (binding !== null && binding !== 'latest') {
+    report(`camunda:calledElementBinding '${binding}' is not supported yet`);
+    ok = false;
+  }
+
+  const inputs: VariableMapping[] = [];
+  const outputs: VariableMapping[] = [];
+  let inAll = false;
+  let outAll = false;
+  const cIns = extensions(el, 'camunda:In');
+  const cOuts = extensions(el, 'camunda:Out');
+  const readInOut = (b: ModdleElement, into: VariableMapping[], label: string): boolean => {
+    if (text(b, 'variables') === 'all') return true;
+    if (text(b, 'businessKey') !== null) return false; // business key passing is tolerated and ignored
+    const target = text(b, 'target');
+    const source = text(b, 'source') ?? jsExpression(str(b, 'sourceExpression'));
+    if (target === null || source === null) {
+      report(`${label} needs source (or sourceExpression) and target`);
+      ok = false;
+    } else into.push({ source, target });
+    return false;
+  };
+  for (const b of cIns) if (readInOut(b, inputs, 'camunda:in')) inAll = true;
+  for (const b of cOuts) if (readInOut(b, outputs, 'camunda:out')) outAll = true;
+
+  const zIo = extension(el, 'zeebe:IoMapping');
+  for (const [params, into] of [
+    [list(zIo, 'inputParameters'), inputs],
+    [list(zIo, 'outputParameters'), outputs],
+  ] as const) {
+    for (const p of params) {
+      const target = text(p, 'target');
+      const source = jsExpression(str(p, 'source'));
+      if (target === null || source === null) {
+        report('zeebe:input/output needs source and target');
+        ok = false;
+      } else into.push({ source, target });
+    }
+  }
+  const propagateChild = str(zCalled, 'propagateAllChildVariables');
+  const propagateParent = str(zCalled, 'propagateAllParentVariables');
+
+  // Defaults: everything in and out (SpiffArena; Zeebe's propagateAll… defaults), unless
+  // explicit mappings exist (Camunda 7 passes nothing without camunda:in/out).
+  const inputAll = inAll || (propagateParent !== undefined ? propagateParent !== 'false' : cIns.length === 0 && list(zIo, 'inputParameters').length === 0);
+  const outputAll = outAll || (propagateChild !== undefined ? propagateChild !== 'false' : cOuts.length === 0 && list(zIo, 'outputParameters').length === 0);
+  if (!ok || calledElement === null) return null;
+  return { calledElement, versionBinding, inputAll, inputs, outputAll, outputs };
+}

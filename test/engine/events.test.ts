@@ -1,0 +1,131 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Instance, closeEvaluator, loadGraph } from './helpers.js';
+
+afterAll(closeEvaluator);
+
+describe('intermediate catch and throw events', () => {
+  it('waits for a timer, a correlated message, a condition and a signal; throws message and signal; follows a link; ends with a message', async () => {
+    const graph = await loadGraph('intermediate-events.bpmn');
+    const inst = Instance.start(graph, { orderId: 'o-7' });
+    expect(inst.active).toEqual(['wait_timer']);
+    expect(inst.effectsOf('timerScheduled')).toEqual([
+      {
+        type: 'timerScheduled',
+        timer: {
+          id: expect.any(String),
+          tokenId: expect.any(String),
+          elementId: 'wait_timer',
+          dueAt: expect.stringMatching(/^2026-01-01T00:05:00\.\d{3}Z$/),
+          cycle: null,
+          definition: { kind: 'duration', expression: 'PT5M' },
+        },
+      },
+    ]);
+    inst.fireTimer('wait_timer');
+    expect(inst.active).toEqual(['wait_payment']);
+    expect(inst.last.effects).toContainEqual({
+      type: 'subscriptionOpened',
+      subscription: { id: expect.any(String), kind: 'message', name: 'payment', correlationKey: 'o-7', tokenId: expect.any(String), elementId: 'wait_payment' },
+    });
+    inst.receiveMessage('wait_payment', { paid: 99, approved: false });
+    expect(inst.active).toEqual(['approve', 'wait_approved']);
+    // the condition does not hold yet; it is re-evaluated when variables change
+    inst.completeTask('approve', { approved: true });
+    expect(inst.active).toEqual(['wait_go']);
+    inst.receiveSignal('wait_go', { goAt: 'now' });
+    expect(inst.status).toBe('completed');
+    expect(inst.effectsOf('messageThrown').map((e) => e.message)).toEqual([
+      { name: 'shipped', correlationKey: 'o-7', variables: { orderId: 'o-7', paid: 99, approved: true, goAt: 'now' } },
+      { name: 'bye', correlationKey: null, variables: { orderId: 'o-7', paid: 99, approved: true, goAt: 'now' } },
+    ]);
+    expect(inst.effectsOf('signalThrown').map((e) => e.signal)).toEqual([
+      { name: 'done', variables: { orderId: 'o-7', paid: 99, approved: true, goAt: 'now' } },
+    ]);
+    expect(inst.path()).toEqual([
+      'start', 'wait_timer', 'wait_payment', 'fork', 'wait_approved', 'approve', 'join', 'join',
+      'wait_go', 'throw_shipped', 'throw_done', 'jump', 'landing', 'milestone', 'say_bye',
+    ]);
+    expect(inst.variables).toEqual({ orderId: 'o-7', paid: 99, approved: true, goAt: 'now' });
+    expect(inst.triggers()).toEqual([]);
+  });
+
+  it('treats a duplicate message for a consumed subscription as stale', async () => {
+    const graph = await loadGraph('intermediate-events.bpmn');
+    const inst = Instance.start(graph, { orderId: 'o-7' });
+    inst.fireTimer('wait_timer');
+    const sub = inst.trigger('wait_payment');
+    inst.receiveMessage('wait_payment', { approved: false });
+    const again = inst.apply({ type: 'messageReceived', subscriptionId: sub.id, name: 'payment', variables: { paid: 1 } });
+    expect(again).toMatchObject({ ignored: true, effects: [] });
+    // a timer id sent as a message subscription is not accepted either
+    expect(inst.apply({ type: 'signalReceived', subscriptionId: sub.id, name: 'payment' }).ignored).toBe(true);
+  });
+});
+
+describe('end events', () => {
+  it('escalation end (uncaught: no incident), signal end, then terminate cancels what is left', async () => {
+    const graph = await loadGraph('end-events-signal-terminate.bpmn');
+    const inst = Instance.start(graph);
+    expect(inst.state.incidents).toEqual([]);
+    expect(inst.active).toEqual(['decide', 'waiting']);
+    expect(inst.effectsOf('signalThrown').map((e) => e.signal.name)).toEqual(['closed']);
+    inst.completeTask('decide');
+    expect(inst.status).toBe('terminated');
+    expect(inst.cancelledTasks()).toEqual(['waiting']);
+    expect(inst.path('element_completed')).toEqual(expect.arrayContaining(['esc_end', 'signal_end', 'kill']));
+  });
+});
+
+describe('event-based gateway', () => {
+  it('the first event wins and the others are withdrawn in the same step', async () => {
+    const graph = await loadGraph('event-based-gateway.bpmn');
+    const inst = Instance.start(graph, { balance: 0 });
+    expect(inst.active).toEqual(['gw']);
+    const triggers = inst.triggers();
+    expect(triggers.map((t) => [t.elementId, t.kind])).toEqual([
+      ['timeout', 'timer'],
+      ['answer', 'message'],
+      ['abort', 'signal'],
+      ['reply', 'message'],
+      ['rich', 'conditional'],
+    ]);
+    expect(inst.trigger('timeout').dueAt).toBe('2026-03-01T09:00:00.000Z');
+    inst.receiveMessage('answer', { text: 'yes' });
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ balance: 0, text: 'yes' });
+    const withdrawn = inst.last.effects.filter((e) => e.type === 'timerCancelled' || e.type === 'subscriptionClosed');
+    expect(withdrawn).toEqual([
+      { type: 'timerCancelled', timerId: triggers[0]?.id },
+      { type: 'subscriptionClosed', subscriptionId: triggers[2]?.id },
+      { type: 'subscriptionClosed', subscriptionId: triggers[3]?.id },
+      { type: 'subscriptionClosed', subscriptionId: triggers[4]?.id },
+    ]);
+    expect(inst.path()).toEqual(['start', 'gw', 'answer', 'end_answer']);
+    expect(inst.trail()).toContain('flow_taken:g2');
+    // the losers are stale now
+    expect(inst.apply({ type: 'timerFired', timerId: triggers[0]?.id ?? '' }).ignored).toBe(true);
+  });
+
+  it('a timer wins', async () => {
+    const graph = await loadGraph('event-based-gateway.bpmn');
+    const inst = Instance.start(graph, { balance: 0 });
+    inst.fireTimer('timeout');
+    expect(inst.path()).toEqual(['start', 'gw', 'timeout', 'end_timeout']);
+    expect(inst.triggers()).toEqual([]);
+  });
+
+  it('a receive task wins', async () => {
+    const graph = await loadGraph('event-based-gateway.bpmn');
+    const inst = Instance.start(graph, { balance: 0 });
+    inst.receiveMessage('reply', { r: 1 });
+    expect(inst.path()).toEqual(['start', 'gw', 'reply', 'end_reply']);
+    expect(inst.variables).toEqual({ balance: 0, r: 1 });
+  });
+
+  it('a condition that already holds wins at once', async () => {
+    const graph = await loadGraph('event-based-gateway.bpmn');
+    const inst = Instance.start(graph, { balance: 5000 });
+    expect(inst.status).toBe('completed');
+    expect(inst.path()).toEqual(['start', 'gw', 'rich', 'end_rich']);
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * Waits on the outside world, end to end against the real Postgres and Redis:
+ * timers fired by the scheduler, messages (correlation keys, buffering, TTL,
+ * idempotency, start events, races), signals, timer start events, call
+ * activities (parent and child as separate instances) and boundary timers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Baton } from '../../src/boot.js';
+import { eventually, isolation, startDistributed } from '../support/env.js';
+
+const iso = isolation('waits');
+let baton: Baton;
+const extraSchedulers: Baton[] = [];
+
+const defs = (id: string, body: string, head = '') => `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"
+  id="defs-${id}" targetNamespace="http://baton.dev/test">
+  ${head}
+  <bpmn:process id="${id}" isExecutable="true">${body}</bpmn:process>
+</bpmn:definitions>`;
+
+const paidMessage = `<bpmn:message id="msg-paid" name="order-paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>`;
+
+const MODELS: Record<string, string> = {
+  'timer-catch': defs(
+    'timer-catch',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+     <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>PT0.3S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/><bpmn:endEvent id="e"/>`,
+  ),
+  'await-payment': defs(
+    'await-payment',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="paid"/>
+     <bpmn:intermediateCatchEvent id="paid"><bpmn:messageEventDefinition messageRef="msg-paid"/></bpmn:intermediateCatchEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="paid" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    paidMessage,
+  ),
+  'started-by-message': defs(
+    'started-by-message',
+    `<bpmn:startEvent id="s"><bpmn:messageEventDefinition messageRef="msg-go"/></bpmn:startEvent>
+     <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/><bpmn:userTask id="u"/>
+     <bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    `<bpmn:message id="msg-go" name="go-order"/>`,
+  ),
+  'await-signal': defs(
+    'await-signal',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sig"/>
+     <bpmn:intermediateCatchEvent id="sig"><bpmn:signalEventDefinition signalRef="sig-alarm"/></bpmn:intermediateCatchEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="sig" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    `<bpmn:signal id="sig-alarm" name="alarm"/>`,
+  ),
+  'started-by-signal': defs(
+    'started-by-signal',
+    `<bpmn:startEvent id="s"><bpmn:signalEventDefinition signalRef="sig-alarm2"/></bpmn:startEvent>
+     <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    `<bpmn:signal id="sig-alarm2" name="alarm"/>`,
+  ),
+  'review-child': defs(
+    'review-child',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+     <bpmn:userTask id="review" name="Child review"/>
+     <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="sum"/>
+     <bpmn:scriptTask id="sum" scriptFormat="javascript"><bpmn:script>childResult = amount * 2;</bpmn:script></bpmn:scriptTask>
+     <bpmn:sequenceFlow id="f3" sourceRef="sum" targetRef="e"/><bpmn:endEvent id="e"/>`,
+  ),
+  'calls-child': defs(
+    'calls-child',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+     <bpmn:callActivity id="call" calledElement="review-child"/>
+     <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/><bpmn:endEvent id="e"/>`,
+  ),
+  'task-with-deadline': defs(
+    'task-with-deadline',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/>
+     <bpmn:userTask id="u" name="Answer quickly"/>
+     <bpmn:boundaryEvent id="late" attachedToRef="u"><bpmn:timerEventDefinition><bpmn:timeDuration>PT0.3S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="done"/><bpmn:endEvent id="done"/>
+     <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="escalated"/><bpmn:endEvent id="escalated"/>`,
+  ),
+  'ticker': defs(
+    'ticker',
+    `<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT0.4S</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+     <bpmn:sequenceFlow id="f1" sourceRef="tick" targetRef="e"/><bpmn:endEvent id="e"/>`,
+  ),
+};
+
+type Res = { status: number; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown): Promise<Res> => {
+  const res = await baton.app!.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  return { status: res.statusCode, body: res.body ? res.json() : null };
+};
+const instance = async (id: string) => (await call('GET', `/v1/process-instances/${id}`)).body;
+const until = (id: string, status: string, ms = 10_000) =>
+  eventually(async () => {
+    const i = await instance(id);
+    return i.status === status ? i : null;
+  }, ms, `${id} ${status}`);
+const start = async (processKey: string, variables: object = {}) =>
+  (await call('POST', '/v1/process-instances', { processKey, variables, waitMs: 10_000 })).body;
+
+beforeAll(async () => {
+  baton = await startDistributed(iso, ['api', 'step', 'service', 'scheduler']);
+  // Two more schedulers on the same database: every timer must still fire once.
+  for (let i = 0; i < 2; i++) extraSchedulers.push(await startDistributed(iso, ['scheduler']));
+  const dep = await call('POST', '/v1/deployments', { files: Object.entries(MODELS).map(([k, content]) => ({ name: `${k}.bpmn`, content })) });
+  expect(dep.status, JSON.stringify(dep.body)).toBe(201);
+});
+
+afterAll(async () => {
+  for (const s of extraSchedulers) await s.close();
+  await baton?.close();
+  await iso.drop();
+});
+
+describe('timers', () => {
+  it('an intermediate timer shows as a wait and fires once', async () => {
+    const i = await start('timer-catch');
+    expect(i.status).toBe('waiting');
+    expect(i.waits).toEqual([expect.objectContaining({ kind: 'timer', elementId: 'wait', dueAt: expect.any(String) })]);
+    const done = await until(i.id, 'completed');
+    expect(done.waits).toEqual([]);
+    const h = (await call('GET', `/v1/process-instances/${i.id}/history`)).body.items;
+    expect(h.filter((x: { event: string; elementId: string }) => x.event === 'element_completed' && x.elementId === 'wait')).toHaveLength(1);
+  });
+
+  it('200 timers due together each fire exactly once with three schedulers', async () => {
+    const ids = await Promise.all(Array.from({ length: 200 }, async () => (await call('POST', '/v1/process-instances', { processKey: 'timer-catch' })).body.id as string));
+    await eventually(async () => {
+      const r = await baton.db.selectFrom('process_instance').select(({ fn }) => fn.countAll<number>().as('c')).where('id', 'in', ids).where('status', '=', 'completed').executeTakeFirstOrThrow();
+      return Number(r.c) === 200;
+    }, 30_000);
+    const fired = await baton.db
+      .selectFrom('history')
+      .select(({ fn }) => fn.countAll<number>().as('c'))
+      .where('instance_id', 'in', ids)
+      .where('event', '=', 'element_completed')
+      .where('element_id', '=', 'wait')
+      .executeTakeFirstOrThrow();
+    expect(Number(fired.c)).toBe(200);
+    const inbox = await baton.db.selectFrom('inbox').select(({ fn }) => fn.countAll<number>().as('c')).where('instance_id', 'in', ids).where('kind', '=', 'timerFired').executeTakeFirstOrThrow();
+    expect(Number(inbox.c)).toBe(200);
+  });
+
+  it('an interrupting boundary timer cancels the task and takes its own path', async () => {
+    const i = await start('task-with-deadline');
+    const done = await until(i.id, 'completed');
+    expect(done).toMatchObject({ status: 'completed' });
+    const tasks = (await call('GET', `/v1/tasks?processInstanceId=${i.id}`)).body.items;
+    expect(tasks).toEqual([expect.objectContaining({ elementId: 'u', state: 'cancelled' })]);
+    const h = (await call('GET', `/v1/process-instances/${i.id}/history`)).body.items.map((x: { event: string; elementId: string }) => `${x.event}:${x.elementId}`);
+    expect(h).toContain('element_started:escalated');
+    expect(h).not.toContain('element_started:done');
+  });
+
+  it('a timer start event R2/PT0.4S starts exactly two instances', async () => {
+    await eventually(async () => (await call('GET', '/v1/process-instances?processKey=ticker')).body.items.length >= 2, 10_000);
+    await new Promise((r) => setTimeout(r, 1200));
+    const all = (await call('GET', '/v1/process-instances?processKey=ticker')).body.items;
+    expect(all).toHaveLength(2);
+  });
+});
+
+describe('messages', () => {
+  it('correlates by name and key to the waiting instance only', async () => {
+    const a = await start('await-payment', { orderId: 'A-1' });
+    const b = await start('await-payment', { orderId: 'B-1' });
+    expect(a.waits).toEqual([expect.objectContaining({ kind: 'message', name: 'order-paid', correlationKey: 'A-1' })]);
+    const r = await call('POST', '/v1/messages', { name: 'order-paid', correlationKey: 'A-1', variables: { paidAmount: 10 } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ kind: 'correlated', instanceId: a.id });
+    const done = await until(a.id, 'completed');
+    expect(done.variables.paidAmount).toBe(10);
+    expect((await instance(b.id)).status).toBe('waiting');
+  });
+
+  it('answers 404 when nothing waits and no TTL is given', async () => {
+    const r = await call('POST', '/v1/messages', { name: 'order-paid', correlationKey: 'nobody' });
+    expect(r.status).toBe(404);
+    expect(r.body.code).toBe('message_not_correlated');
+  });
+
+  it('buffers with a TTL and delivers to the first subscription opened later', async () => {
+    const r = await call('POST', '/v1/messages', { name: 'order-paid', correlationKey: 'EARLY', variables: { early: true }, ttlSeconds: 60 });
+    expect(r.status).toBe(202);
+    expect(r.body.kind).toBe('buffered');
+    const listed = (await call('GET', '/v1/messages?name=order-paid')).body.items;
+    expect(listed.map((m: { correlationKey: string }) => m.correlationKey)).toContain('EARLY');
+    const i = await start('await-payment', { orderId: 'EARLY' });
+    const done = await until(i.id, 'completed');
+    expect(done.variables.early).toBe(true);
+    expect((await call('GET', '/v1/messages?name=order-paid')).body.items.map((m: { correlationKey: string }) => m.correlationKey)).not.toContain('EARLY');
+  });
+
+  it('deletes a buffered message', async () => {
+    const r = await call('POST', '/v1/messages', { name: 'order-paid', correlationKey: 'DEL', ttlSeconds: 60 });
+    expect((await call('DELETE', `/v1/messages/${r.body.id}`)).status).toBe(204);
+    expect((await call('DELETE', `/v1/messages/${r.body.id}`)).status).toBe(404);
+  });
+
+  it('is idempotent by messageId', async () => {
+    const first = await call('POST', '/v1/messages', { name: 'go-order', messageId: 'order-77', variables: { n: 77 } });
+    expect(first.body.kind).toBe('started');
+    const again = await call('POST', '/v1/messages', { name: 'go-order', messageId: 'order-77', variables: { n: 78 } });
+    expect(again.body).toEqual(first.body);
+    const started = (await call('GET', '/v1/process-instances?processKey=started-by-message&limit=500')).body.items;
+    expect(started.filter((i: { id: string }) => i.id === first.body.instanceId)).toHaveLength(1);
+    await until(first.body.instanceId, 'waiting');
+    expect((await instance(first.body.instanceId)).variables.n).toBe(77);
+  });
+
+  it('concurrent publishers: each of 30 messages goes to exactly one of 30 waiting instances', async () => {
+    const waiting = await Promise.all(Array.from({ length: 30 }, () => start('await-payment', { orderId: 'SAME' })));
+    const results = await Promise.all(Array.from({ length: 30 }, (_, n) => call('POST', '/v1/messages', { name: 'order-paid', correlationKey: 'SAME', variables: { n } })));
+    expect(results.map((r) => r.body.kind)).toEqual(Array(30).fill('correlated'));
+    const targets = results.map((r) => r.body.instanceId);
+    expect(new Set(targets).size).toBe(30);
+    expect(new Set(targets)).toEqual(new Set(waiting.map((w) => w.id)));
+  });
+
+  it('publishers racing subscription creation: nothing is lost or doubled', async () => {
+    for (let round = 0; round < 3; round++) {
+      const key = `RACE-${round}`;
+      const [instances, published] = await Promise.all([
+        Promise.all(Array.from({ length: 15 }, () => call('POST', '/v1/process-instances', { processKey: 'await-payment', variables: { orderId: key } }))),
+        Promise.all(Array.from({ length: 15 }, (_, n) => call('POST', '/v1/messages', { name: 'order-paid', correlationKey: key, variables: { n }, ttlSeconds: 60 }))),
+      ]);
+      const ids = instances.map((r) => r.body.id as string);
+      await eventually(async () => {
+        const r = await baton.db.selectFrom('process_instance').select(({ fn }) => fn.countAll<number>().as('c')).where('id', 'in', ids).where('status', '=', 'completed').executeTakeFirstOrThrow();
+        return Number(r.c) === 15;
+      }, 15_000, `round ${round}: all 15 instances completed`);
+      const got = await Promise.all(ids.map(async (id) => (await instance(id)).variables.n as number));
+      expect(new Set(got).size).toBe(15);
+      expect(published.every((p) => ['correlated', 'buffered'].includes(p.body.kind))).toBe(true);
+      const left = (await call('GET', '/v1/messages?name=order-paid&limit=500')).body.items.filter((m: { correlationKey: string }) => m.correlationKey === key);
+      expect(left).toEqual([]);
+    }
+  });
+});
+
+describe('signals', () => {
+  it('broadcasts to every waiting catch and starts every signal start process', async () => {
+    const a = await start('await-signal');
+    const b = await start('await-signal');
+    const r = await call('POST', '/v1/signals', { name: 'alarm', variables: { level: 3 } });
+    expect(r.status).toBe(200);
+    expect(r.body.delivered).toBeGreaterThanOrEqual(2);
+    expect(r.body.started).toHaveLength(1);
+    for (const i of [a, b]) expect((await until(i.id, 'completed')).variables.level).toBe(3);
+    await until(r.body.started[0], 'completed');
+  });
+});
+
+describe('call activity', () => {
+  it('runs the child as its own instance and returns its variables to the parent', async () => {
+    const parent = await start('calls-child', { amount: 21 });
+    expect(parent).toMatchObject({ status: 'waiting', activeElements: ['call'] });
+    const child = await eventually(async () => {
+      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500')).body.items;
+      return list.find((c: { parentInstanceId: string; status: string }) => c.parentInstanceId === parent.id && c.status === 'waiting');
+    });
+    expect(child.variables.amount).toBe(21);
+    const task = (await call('GET', `/v1/tasks?processInstanceId=${child.id}&state=open`)).body.items[0];
+    await call('POST', `/v1/tasks/${task.id}/complete`, { variables: { approvedByChild: true } });
+    await until(child.id, 'completed');
+    const done = await until(parent.id, 'completed');
+    expect(done.variables).toMatchObject({ amount: 21, childResult: 42, approvedByChild: true });
+  });
+
+  it('cancelling the parent terminates the child', async () => {
+    const parent = await start('calls-child', { amount: 1 });
+    const child = await eventually(async () => {
+      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500')).body.items;
+      return list.find((c: { parentInstanceId: string; status: string }) => c.parentInstanceId === parent.id && c.status === 'waiting');
+    });
+    await call('POST', `/v1/process-instances/${parent.id}/cancel`, { waitMs: 10_000 });
+    await until(child.id, 'terminated');
+    const tasks = (await call('GET', `/v1/tasks?processInstanceId=${child.id}`)).body.items;
+    expect(tasks[0].state).toBe('cancelled');
+  });
+});
