@@ -18,9 +18,9 @@ import type { TimerDefinition } from '../bpmn/types.js';
 import { STEP_QUEUE, TIMER_CHANNEL, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
 import { definitionById } from '../store/definitions.js';
-import { insertInboxEvent, strandedInstances } from '../store/inbox.js';
+import { strandedInstances } from '../store/inbox.js';
 import { advanceSchedule, claimDueSchedules, expireBufferedMessages, msUntilNextSchedule } from '../store/messages.js';
-import { claimDueTimers, msUntilNextTimer } from '../store/waits.js';
+import { fireDueTimers, msUntilNextTimer } from '../store/waits.js';
 import { spawnInstance } from './correlation.js';
 import { nextOccurrence } from './schedules.js';
 
@@ -70,13 +70,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   }
 
   async function fireTimers(): Promise<number> {
-    const fired = await deps.db.transaction().execute(async (trx) => {
-      const rows = await claimDueTimers(trx, batchSize);
-      for (const t of rows) await insertInboxEvent(trx, t.instance_id, 'timerFired', { timerId: t.id });
-      return rows;
-    });
-    await ring(fired.map((t) => t.instance_id));
-    return fired.length;
+    const instances = await fireDueTimers(deps.db, batchSize);
+    await ring(instances);
+    return instances.length;
   }
 
   async function fireSchedules(): Promise<number> {

@@ -25,21 +25,28 @@ export async function deleteTimer(db: Executor, id: string): Promise<void> {
 }
 
 /**
- * Claims due timers: deletes them and returns them, skipping rows another
- * scheduler holds. The caller writes the `timerFired` inbox rows in the same
- * transaction, so a timer is fired exactly once: either the delete and the
- * inbox rows commit together, or neither does and the timer is still there.
+ * Fires due timers: deletes up to `limit` of them and writes their
+ * `timerFired` inbox rows, in ONE statement, skipping rows another scheduler
+ * holds. The delete and the inbox rows commit together or not at all, so a
+ * timer fires exactly once whatever the number of schedulers. Returns the
+ * instances to ring.
  */
-export async function claimDueTimers(db: Executor, limit: number): Promise<TimerRow[]> {
-  const due = db
-    .selectFrom('timer')
-    .select('id')
-    .where('due_at', '<=', sql<Date>`now()`)
-    .orderBy('due_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked();
-  return db.deleteFrom('timer').where('id', 'in', due).returningAll().execute();
+export async function fireDueTimers(db: Executor, limit: number): Promise<string[]> {
+  const rows = await sql<{ instance_id: string }>`
+    with due as (
+      select id from timer
+       where due_at <= now()
+       order by due_at
+       limit ${limit}
+       for update skip locked
+    ), fired as (
+      delete from timer t using due where t.id = due.id
+      returning t.id, t.instance_id
+    )
+    insert into inbox (instance_id, kind, payload)
+    select instance_id, 'timerFired', jsonb_build_object('timerId', id) from fired
+    returning instance_id`.execute(db);
+  return rows.rows.map((r) => r.instance_id);
 }
 
 /** Milliseconds until the earliest timer is due (0 if overdue), or null if there is none. */

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
-import { eventually, isolation, startDistributed } from '../support/env.js';
+import { Redis } from 'ioredis';
+import { eventually, isolation, REDIS_URL, startDistributed } from '../support/env.js';
 
 const iso = isolation('waits');
 let baton: Baton;
@@ -157,6 +158,38 @@ describe('timers', () => {
     await new Promise((r) => setTimeout(r, 1200));
     const all = (await call('GET', '/v1/process-instances?processKey=ticker')).body.items;
     expect(all).toHaveLength(2);
+  });
+});
+
+describe('recovery', () => {
+  it('everything completes when Redis loses every job mid-run (the sweep re-rings)', async () => {
+    // Keep dropping every key of this file's queues while instances start and
+    // their timers fire: doorbells vanish at every stage. (FLUSHALL would also
+    // hit the other test files sharing this Redis.)
+    const r = new Redis(REDIS_URL);
+    let flushing = true;
+    let flushes = 0;
+    const flusher = (async () => {
+      while (flushing) {
+        const keys = await r.keys(`${iso.prefix}:*`);
+        if (keys.length) {
+          await r.del(...keys);
+          flushes++;
+        }
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await call('POST', '/v1/process-instances', { processKey: 'timer-catch' })).body.id as string);
+    await new Promise((res) => setTimeout(res, 500));
+    flushing = false;
+    await flusher;
+    r.disconnect();
+    expect(flushes).toBeGreaterThan(0);
+    await eventually(async () => {
+      const c = await baton.db.selectFrom('process_instance').select(({ fn }) => fn.countAll<number>().as('c')).where('id', 'in', ids).where('status', '=', 'completed').executeTakeFirstOrThrow();
+      return Number(c.c) === 50;
+    }, 20_000, 'all 50 instances completed after the flush');
   });
 });
 
