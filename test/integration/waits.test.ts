@@ -78,6 +78,22 @@ const MODELS: Record<string, string> = {
      <bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="done"/><bpmn:endEvent id="done"/>
      <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="escalated"/><bpmn:endEvent id="escalated"/>`,
   ),
+  'pays-order': defs(
+    'pays-order',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="send"/>
+     <bpmn:intermediateThrowEvent id="send"><bpmn:messageEventDefinition messageRef="msg-paid"/></bpmn:intermediateThrowEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="send" targetRef="alarm"/>
+     <bpmn:intermediateThrowEvent id="alarm"><bpmn:signalEventDefinition signalRef="sig-x"/></bpmn:intermediateThrowEvent>
+     <bpmn:sequenceFlow id="f3" sourceRef="alarm" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    `${paidMessage}<bpmn:signal id="sig-x" name="order-alarm"/>`,
+  ),
+  'await-order-alarm': defs(
+    'await-order-alarm',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sig"/>
+     <bpmn:intermediateCatchEvent id="sig"><bpmn:signalEventDefinition signalRef="sig-y"/></bpmn:intermediateCatchEvent>
+     <bpmn:sequenceFlow id="f2" sourceRef="sig" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    `<bpmn:signal id="sig-y" name="order-alarm"/>`,
+  ),
   'ticker': defs(
     'ticker',
     `<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT0.4S</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
@@ -268,6 +284,18 @@ describe('messages', () => {
       const left = (await call('GET', '/v1/messages?name=order-paid&limit=500')).body.items.filter((m: { correlationKey: string }) => m.correlationKey === key);
       expect(left).toEqual([]);
     }
+  });
+});
+
+describe('throw events between instances', () => {
+  it('a message throw reaches the instance waiting with the same key; a signal throw reaches every catch', async () => {
+    const waiter = await start('await-payment', { orderId: 'THROWN-1' });
+    const listener = await start('await-order-alarm');
+    const sender = await start('pays-order', { orderId: 'THROWN-1', amountPaid: 99 });
+    expect(sender.status).toBe('completed');
+    const got = await until(waiter.id, 'completed');
+    expect(got.variables).toMatchObject({ orderId: 'THROWN-1' });
+    await until(listener.id, 'completed');
   });
 });
 
