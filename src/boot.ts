@@ -85,7 +85,8 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         ? createBullTransport({ url: config.redisUrl!, prefix: config.queuePrefix, onError })
         : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
     closers.push(() => transport.close());
-    const commands = createCommands({ db, transport, logger });
+    const definitions = createDefinitionCache();
+    const commands = createCommands({ db, transport, logger, definitions });
 
     let scheduler: Scheduler | null = null;
     if (roles.includes('scheduler')) {
@@ -96,7 +97,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     if (roles.includes('step')) {
       const evaluator = createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
       closers.push(async () => evaluator.close());
-      const runner = createStepRunner({ db, transport, logger, evaluator, definitions: createDefinitionCache() });
+      const runner = createStepRunner({ db, transport, logger, evaluator, definitions });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {

@@ -11,6 +11,7 @@ const STATUS: Record<string, number> = {
   invalid_json: 400,
   invalid_cursor: 400,
   invalid_variables: 400,
+  no_none_start_event: 400,
   process_not_found: 404,
   definition_not_found: 404,
   instance_not_found: 404,

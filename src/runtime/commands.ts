@@ -26,11 +26,13 @@ import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
 import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
 import { registerStartEvents } from './start-events.js';
+import type { DefinitionCache } from './definitions.js';
 
 export interface CommandDeps {
   db: Db;
   transport: Transport;
   logger: Logger;
+  definitions: DefinitionCache;
 }
 
 export interface DeployedProcess {
@@ -129,6 +131,15 @@ export function createCommands(deps: CommandDeps) {
         input.version !== undefined
           ? `process ${input.processKey} version ${input.version} is not deployed`
           : `process ${input.processKey} is not deployed`,
+      );
+    }
+    // A process that only starts on events (message, timer, signal) has no
+    // plain start: say so here rather than as an incident on a new instance.
+    const graph = await deps.definitions.get(db, def.id);
+    if (!graph.scopes[graph.rootScopeId]?.noneStartEventId) {
+      throw new BatonError(
+        'no_none_start_event',
+        `process ${def.key} has no none start event; it starts on a message, signal or timer`,
       );
     }
     const out = await db.transaction().execute((trx) =>

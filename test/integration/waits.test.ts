@@ -246,6 +246,12 @@ describe('messages', () => {
     expect((await call('DELETE', `/v1/messages/${r.body.id}`)).status).toBe(404);
   });
 
+  it('refuses a plain start of a process that only starts on a message', async () => {
+    const r = await call('POST', '/v1/process-instances', { processKey: 'started-by-message' });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('no_none_start_event');
+  });
+
   it('is idempotent by messageId', async () => {
     const first = await call('POST', '/v1/messages', { name: 'go-order', messageId: 'order-77', variables: { n: 77 } });
     expect(first.body.kind).toBe('started');
