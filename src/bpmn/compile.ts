@@ -167,6 +167,7 @@ interface ScopeDraft {
   startEventIds: string[];
   noneStartEventIds: string[];
   eventSubProcessIds: string[];
+  dataObjectIds: string[];
 }
 
 interface NodeDraft {
@@ -201,6 +202,8 @@ function compileProcessElement(
   /** ids of flows that carry a conditionExpression element (even an empty or rejected one) */
   const conditional = new Set<string>();
   const lanes = new Map<string, string | null>();
+  /** association source id → target ids (compensation boundary event → handler) */
+  const associations = new Map<string, string[]>();
 
   collectLanes(processEl, lanes);
 
@@ -213,15 +216,23 @@ function compileProcessElement(
       startEventIds: [],
       noneStartEventIds: [],
       eventSubProcessIds: [],
+      dataObjectIds: [],
     };
     scopes.push(scope);
     if (kind !== 'process') collectLanes(container, lanes);
+    for (const a of list(container, 'artifacts')) {
+      if (!is(a, 'bpmn:Association')) continue;
+      const from = str(child(a, 'sourceRef'), 'id');
+      const to = str(child(a, 'targetRef'), 'id');
+      if (from && to) push(associations, from, to);
+    }
     for (const el of list(container, 'flowElements')) {
       const id = str(el, 'id') ?? '';
       if (is(el, 'bpmn:SequenceFlow')) {
         flowDrafts.push({ el, id, scopeId });
         continue;
       }
+      if (is(el, 'bpmn:DataObject') && id) scope.dataObjectIds.push(id);
       if (IGNORED_FLOW_ELEMENTS.has(el.$type)) continue;
       if (!id) {
         problem(null, `${localType(el)} without an id`);
@@ -336,6 +347,28 @@ function compileProcessElement(
     }
     push(boundaryOf, target.id, node.id);
   }
+  /** compensation handler of each activity with a compensation boundary event */
+  const handlerOf = new Map<string, string>();
+  const handlers = new Set<string>();
+  for (const [activityId, boundaryIds] of boundaryOf) {
+    for (const bId of boundaryIds) {
+      const b = nodes.get(bId);
+      if (!b || !eventDefinitionsOf(b.el).some((d) => is(d, 'bpmn:CompensateEventDefinition'))) continue;
+      const handlerId = (associations.get(bId) ?? []).find((t) => nodes.get(t) !== undefined);
+      const handler = handlerId !== undefined ? nodes.get(handlerId) : undefined;
+      if (!handler || !bool(handler.el, 'isForCompensation')) {
+        problem(bId, 'compensation boundary event must be associated with an activity marked isForCompensation');
+        continue;
+      }
+      if (handler.scopeId !== b.scopeId) {
+        problem(bId, `compensation handler '${handler.id}' must be in the same scope as the boundary event`);
+        continue;
+      }
+      if (handlerOf.has(activityId)) problem(bId, `activity '${activityId}' has more than one compensation boundary event`);
+      handlerOf.set(activityId, handler.id);
+      handlers.add(handler.id);
+    }
+  }
   /** link catch events by scope and name */
   const linkCatches = new Map<string, string>();
 
@@ -376,11 +409,19 @@ function compileProcessElement(
     };
     const loop = isActivityType(type) ? readLoop(child(el, 'loopCharacteristics'), report, unresolved) : null;
     if (loop === 'invalid') continue;
-    if (bool(el, 'isForCompensation')) {
-      report('compensation handler (isForCompensation) is not supported yet');
-      continue;
+    const isForCompensation = bool(el, 'isForCompensation');
+    if (isForCompensation) {
+      if (ins.length > 0 || outs.length > 0) report('a compensation handler (isForCompensation) must not have sequence flows');
+      if (!handlers.has(id)) report('compensation handler is not associated with any compensation boundary event');
     }
-    const activity = () => ({ ...base, defaultFlow, ...spiffScripts(el), loop, isForCompensation: false });
+    const activity = () => ({
+      ...base,
+      defaultFlow,
+      ...spiffScripts(el),
+      loop,
+      isForCompensation,
+      compensationHandlerId: handlerOf.get(id) ?? null,
+    });
 
     if (
       type !== 'serviceTask' &&
@@ -410,13 +451,20 @@ function compileProcessElement(
       }
       case 'endEvent': {
         if (outs.length > 0) report('end event must not have outgoing sequence flows');
-        const def = eventDef(el, ['terminate', 'error', 'escalation', 'message', 'signal'], report);
+        const def = eventDef(el, ['terminate', 'error', 'escalation', 'message', 'signal', 'compensate', 'cancel'], report);
         if (def === 'invalid') break;
+        if (def?.kind === 'cancel') {
+          const tx = nodes.get(node.scopeId);
+          if (!tx || !is(tx.el, 'bpmn:Transaction')) report('a cancel end event must be inside a transaction');
+          else if (!(boundaryOf.get(tx.id) ?? []).some((b) => eventDefinitionsOf(nodes.get(b)?.el ?? el).some((d) => is(d, 'bpmn:CancelEventDefinition')))) {
+            report(`transaction '${tx.id}' has no cancel boundary event`);
+          }
+        }
         elements[id] = { ...base, type, eventDefinition: def };
         break;
       }
       case 'intermediateThrowEvent': {
-        const def = eventDef(el, ['message', 'signal', 'escalation', 'link'], report);
+        const def = eventDef(el, ['message', 'signal', 'escalation', 'link', 'compensate'], report);
         if (def === 'invalid') break;
         if (def?.kind === 'link' && outs.length > 0) report('link throw event must not have outgoing sequence flows');
         elements[id] = { ...base, type, eventDefinition: def };
@@ -439,12 +487,17 @@ function compileProcessElement(
         break;
       }
       case 'boundaryEvent': {
-        const def = eventDef(el, ['error', 'escalation', 'timer', 'message', 'signal', 'conditional'], report);
+        const def = eventDef(el, ['error', 'escalation', 'timer', 'message', 'signal', 'conditional', 'compensate', 'cancel'], report);
         if (def === 'invalid') break;
         if (def === null) {
           report('boundaryEvent without an event definition');
           break;
         }
+        if (def.kind === 'cancel') {
+          const attached = nodes.get(str(child(el, 'attachedToRef'), 'id') ?? '');
+          if (!attached || !is(attached.el, 'bpmn:Transaction')) report('a cancel boundary event must be attached to a transaction');
+        }
+        if (def.kind === 'compensate' && outs.length > 0) report('a compensation boundary event must not have outgoing sequence flows');
         if (ins.length > 0) report('boundary event must not have incoming sequence flows');
         const attachedToId = str(child(el, 'attachedToRef'), 'id') ?? '';
         // error boundary events always interrupt (BPMN)
@@ -544,7 +597,7 @@ function compileProcessElement(
           if (boundaryOf.has(id)) report('an event subprocess cannot have boundary events');
           if (loop !== null) report('loop characteristics on an event subprocess are not supported');
         }
-        elements[id] = { ...activity(), type, childScopeId: id, triggeredByEvent };
+        elements[id] = { ...activity(), type, childScopeId: id, triggeredByEvent, isTransaction: is(el, 'bpmn:Transaction') };
         break;
       }
     }
@@ -572,6 +625,7 @@ function compileProcessElement(
       parentScopeId: s.parentScopeId,
       noneStartEventId: s.noneStartEventIds[0] ?? '',
       eventSubProcessIds: s.eventSubProcessIds,
+      dataObjectIds: s.dataObjectIds,
       startEventIds: s.startEventIds,
       elementIds: s.elementIds,
     };
@@ -614,6 +668,8 @@ function classify(el: ModdleElement, report: (message: string) => void): Element
     case 'bpmn:CallActivity':
     case 'bpmn:SubProcess':
       return type as ElementType;
+    case 'bpmn:Transaction':
+      return 'subProcess';
     case 'bpmn:BusinessRuleTask': {
       const hasTaskType =
         extension(el, 'zeebe:TaskDefinition') !== undefined ||

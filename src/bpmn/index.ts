@@ -6,35 +6,59 @@
  *
  * ## Support table
  *
+ * Expressions in the model are JavaScript. Attribute values written as FEEL
+ * (`=expr`) or JUEL (`${expr}`) are unwrapped and evaluated as JavaScript, so
+ * names, paths, arithmetic and comparisons work as written; other FEEL does not.
+ *
  * | BPMN element                         | status                                                                 |
  * |--------------------------------------|------------------------------------------------------------------------|
  * | process                              | supported; key = `id`, name = `name`; processes with no flow elements (empty pools) are skipped |
- * | startEvent (none)                    | supported; exactly one none start per scope (process, subprocess)      |
- * | startEvent with an event definition  | not supported yet                                                      |
- * | endEvent (none)                      | supported                                                              |
- * | endEvent terminate                   | supported: ends the enclosing scope (subprocess) or the whole instance |
- * | endEvent with other definitions      | not supported yet                                                      |
- * | intermediateThrowEvent (none)        | supported (milestone: passes through)                                  |
- * | intermediateThrowEvent with a definition, intermediateCatchEvent, boundaryEvent | not supported yet           |
+ * | startEvent (none)                    | supported; at most one per process, exactly one per embedded subprocess |
+ * | startEvent message/timer/signal/conditional | supported at process level (the runtime starts the instance at it by `startEventId`); a process may have only such starts |
+ * | startEvent error/escalation          | supported in event subprocesses only                                    |
+ * | endEvent none, terminate             | supported; terminate ends the enclosing scope (subprocess) or the whole instance |
+ * | endEvent error                       | supported: caught by an error event subprocess or error boundary event; uncaught → `unhandled_bpmn_error` incident (in a called instance: propagated to the parent) |
+ * | endEvent escalation, message, signal | supported (escalation uncaught: no incident, as in Camunda)             |
+ * | endEvent compensation                | supported: compensates the scope (all, or `activityRef`), then ends     |
+ * | endEvent cancel                      | supported inside a transaction with a cancel boundary event             |
+ * | intermediateThrowEvent none, message, signal, escalation, link | supported                                     |
+ * | intermediateThrowEvent compensation  | supported: compensates the scope (all, or `activityRef`), waits for the handlers, goes on |
+ * | intermediateCatchEvent timer, message, signal, conditional, link | supported                                   |
+ * | boundaryEvent error (by code, catch-all), escalation, timer, message, signal, conditional | supported, interrupting and non-interrupting (error always interrupts) |
+ * | boundaryEvent compensation           | supported: marks the activity compensable; its handler is the isForCompensation activity it is associated with |
+ * | boundaryEvent cancel                 | supported on transactions                                               |
+ * | several event definitions on one event (multiple / parallel multiple) | not supported yet                      |
+ * | timer definitions                    | timeDate (ISO 8601 date-time), timeDuration (ISO 8601 duration), timeCycle (`R[n]/duration`, `R[n]/start/duration`, `R[n]/duration/end`, cron); literals (quoted or not) are validated at deploy time, `=expr` / `${expr}` evaluated when the timer is scheduled |
+ * | message                              | name from `bpmn:message name`; correlation key from the message's `zeebe:subscription correlationKey` |
  * | sequenceFlow                         | supported; `conditionExpression` body is a JavaScript expression (a Camunda `${…}` wrapper is stripped; FEEL `=…` and non-JS `language` are rejected) |
- * | `default` flow                       | supported on exclusive gateways and activities                         |
+ * | `default` flow                       | supported on exclusive and inclusive gateways and activities            |
  * | exclusiveGateway                     | supported (decision and merge)                                         |
  * | parallelGateway                      | supported (fork, join, mixed)                                          |
- * | inclusiveGateway, eventBasedGateway, complexGateway | not supported yet                                       |
+ * | inclusiveGateway                     | supported (fork, join that waits for the tokens that can still arrive; `upstream` precomputed) |
+ * | eventBasedGateway                    | supported; its flows must lead to timer/message/signal/conditional catch events or receive tasks |
+ * | complexGateway                       | not supported yet                                                       |
  * | task                                 | supported (pass-through)                                               |
  * | scriptTask                           | supported; scriptFormat empty/javascript/js/ecmascript; other formats, zeebe:script, camunda:resource, camunda:resultVariable rejected |
- * | userTask                             | supported; assignee/candidateGroups/candidateUsers/formKey from camunda: attributes or zeebe:assignmentDefinition/formDefinition; spiffworkflow properties, instructionsForEndUser and documentation go to `properties` |
+ * | userTask                             | supported; assignee/candidateGroups/candidateUsers/formKey from camunda: attributes or zeebe:assignmentDefinition/formDefinition; spiffworkflow properties, instructionsForEndUser (rendered at task creation) and documentation go to `properties` |
  * | manualTask                           | supported (a human task of kind `manual`)                              |
  * | serviceTask                          | supported; topic from zeebe:taskDefinition type, camunda:topic, spiffworkflow:serviceTaskOperator id or a non-default `implementation`; inputs from zeebe:ioMapping, camunda:inputOutput, spiffworkflow:parameters; headers from zeebe:taskHeaders; output mappings rejected |
- * | spiffworkflow:preScript/postScript   | supported on activities (run before the behaviour / before leaving)    |
+ * | businessRuleTask                     | supported as a service task when it has a task type; otherwise "not supported yet" (DMN comes later) |
+ * | sendTask / receiveTask               | supported (messageRef required): like a message throw / catch event     |
+ * | spiffworkflow:preScript/postScript   | supported on activities (run before the behaviour / before leaving; per instance on loops) |
  * | subProcess (embedded)                | supported; its own variable scope                                      |
- * | subProcess triggeredByEvent, transaction, adHocSubProcess, callActivity | not supported yet                   |
- * | sendTask, receiveTask, businessRuleTask | not supported yet                                                   |
- * | loopCharacteristics (multi-instance, standard loop) on any activity | not supported yet                        |
- * | camunda:inputOutput / zeebe:ioMapping on non-service elements | not supported yet                               |
+ * | subProcess triggeredByEvent (event subprocess) | supported: timer, message, signal, conditional, error, escalation starts; interrupting and not |
+ * | callActivity                         | supported: `calledElement` or `zeebe:calledElement processId`; binding latest / `camunda:calledElementBinding` deployment / version + `camunda:calledElementVersion`; variables: all in and out by default, or `camunda:in`/`camunda:out` (source, sourceExpression, target, variables="all"), or `zeebe:ioMapping` (+ propagateAll… flags); expressions as calledElement rejected |
+ * | transaction                          | supported: an embedded subprocess whose cancel end event compensates it and leaves by its cancel boundary event |
+ * | isForCompensation (compensation handlers) + association | supported (handler without sequence flows, in the activity's scope) |
+ * | adHocSubProcess                      | not supported yet                                                       |
+ * | multiInstanceLoopCharacteristics     | supported on every activity, parallel and sequential: loopCardinality; input collection and element in the BPMN-standard/SpiffArena form (loopDataInputRef/inputDataItem, loopDataOutputRef/outputDataItem), `camunda:collection`/`camunda:elementVariable`, `zeebe:loopCharacteristics`; output collection; completionCondition; `behavior` other than All rejected |
+ * | standardLoopCharacteristics          | supported: loopCondition, testBefore, loopMaximum (one of the two required) |
+ * | camunda:inputOutput / zeebe:ioMapping | on service and business rule tasks (inputs) and call activities; elsewhere not supported yet |
+ * | dataObject                           | supported: a variable of the scope it is declared in (named by its id, null until written) |
+ * | dataObjectReference, data input/output associations, dataStoreReference | tolerated; the data object itself carries the semantics |
  * | laneSet / lane                       | tolerated; the innermost lane name is recorded per flow node           |
  * | collaboration, participant, messageFlow | ignored                                                             |
- * | textAnnotation, association, group, dataObject(Reference), dataStoreReference, documentation, BPMNDiagram | ignored |
+ * | textAnnotation, association, group, documentation, BPMNDiagram | ignored                                      |
  *
  * "Not supported yet" is a deploy-time problem naming the element: no flow
  * node is ever silently ignored. Unknown elements and attributes of other
@@ -49,8 +73,18 @@
  * event with outgoing flow, exclusive gateway with several outgoing flows of
  * which a non-default one has no condition, default flow that is not an
  * outgoing flow of its element, condition on a parallel gateway's outgoing
- * flow, scope without exactly one none start event, empty script, empty
- * condition, service task without a task type.
+ * flow, process without a start event or with several none starts, embedded
+ * subprocess without exactly one none start (or with event starts), event
+ * subprocess without exactly one start event with a definition or with
+ * sequence flows, empty script, empty condition, service task without a task
+ * type, boundary event not attached to an activity of its own scope, timer
+ * without (or with more than one) time definition or with an invalid literal,
+ * message/signal/error/escalation references that are missing or without a
+ * name, link throw without a matching link catch (or two catches of one
+ * name), event-based gateway flows that do not lead to catch events or receive
+ * tasks, call activity without calledElement or with a bad version binding,
+ * multi-instance without collection or cardinality (or output collection
+ * without output element), standard loop without condition and maximum.
  */
 import { BatonError } from '../errors.js';
 import { compileFile, type CompiledProcess, type ModelFile, type Problem } from './compile.js';

@@ -81,7 +81,13 @@ export function readEventDefinition(
         report(`error '${missing}' does not exist`);
         return 'invalid';
       }
-      return { kind, errorCode: text(error, 'errorCode'), errorMessage: text(error, 'errorMessage') ?? text(error, 'name') };
+      return {
+        kind,
+        errorCode: text(error, 'errorCode'),
+        errorMessage: text(error, 'errorMessage') ?? text(error, 'name'),
+        codeVariable: text(def, 'errorCodeVariable'),
+        messageVariable: text(def, 'errorMessageVariable'),
+      };
     }
     case 'escalation': {
       const escalation = child(def, 'escalationRef');
@@ -118,6 +124,16 @@ export function readEventDefinition(
       }
       return { kind, condition };
     }
+    case 'compensate': {
+      const missing = unresolved.get(def)?.get('activityRef');
+      if (missing !== undefined) {
+        report(`compensation activityRef '${missing}' does not exist`);
+        return 'invalid';
+      }
+      return { kind, activityRef: str(child(def, 'activityRef'), 'id') ?? null };
+    }
+    case 'cancel':
+      return { kind };
     case 'link': {
       const name = text(def, 'name');
       if (name === null) {
@@ -147,8 +163,11 @@ function kindOf(def: ModdleElement): EventDefinition['kind'] | null {
       return 'conditional';
     case 'bpmn:LinkEventDefinition':
       return 'link';
+    case 'bpmn:CompensateEventDefinition':
+      return 'compensate';
+    case 'bpmn:CancelEventDefinition':
+      return 'cancel';
     default:
-      // compensate and cancel definitions are not supported yet
       return null;
   }
 }
@@ -321,9 +340,15 @@ export function readCallActivity(el: ModdleElement, report: Report): CallActivit
   const propagateChild = str(zCalled, 'propagateAllChildVariables');
   const propagateParent = str(zCalled, 'propagateAllParentVariables');
 
-  // Defaults: everything in and out (SpiffArena; Zeebe's propagateAll… defaults), unless
-  // explicit mappings exist (Camunda 7 passes nothing without camunda:in/out).
-  const inputAll = inAll || (propagateParent !== undefined ? propagateParent !== 'false' : cIns.length === 0 && list(zIo, 'inputParameters').length === 0);
+  // Defaults: everything in and out (SpiffArena), unless explicit camunda:in/out mappings
+  // exist (Camunda 7 then passes only those). Zeebe: all parent variables plus the input
+  // mappings unless propagateAllParentVariables="false"; all child variables unless output
+  // mappings exist or propagateAllChildVariables="false".
+  const inputAll =
+    inAll ||
+    (propagateParent !== undefined
+      ? propagateParent !== 'false'
+      : zCalled !== undefined || (cIns.length === 0 && list(zIo, 'inputParameters').length === 0));
   const outputAll = outAll || (propagateChild !== undefined ? propagateChild !== 'false' : cOuts.length === 0 && list(zIo, 'outputParameters').length === 0);
   if (!ok || calledElement === null) return null;
   return { calledElement, versionBinding, inputAll, inputs, outputAll, outputs };

@@ -9,16 +9,18 @@
  * and script sources, the start event of every scope, and the extension data of
  * human and service tasks. The engine never looks at XML or moddle objects.
  *
- * Extension points (kept in the shape on purpose, so later issues add data
- * without reshaping what exists):
- * - `GraphScope` is the unit every "container" compiles to (the process, an
- *   embedded subprocess; later an event subprocess or a multi-instance body).
- * - Every element has `boundaryEventIds` (empty for now): a boundary event will
- *   become its own element with `attachedToRef` pointing back at the activity.
- * - Every activity has `loop` (null for now): multi-instance characteristics go
- *   there.
- * - Events carry `eventDefinition` (null = none event): timer/message/signal/
- *   error definitions become further variants of `EventDefinition`.
+ * Shape:
+ * - `GraphScope` is the unit every "container" compiles to: the process, an
+ *   embedded subprocess, an event subprocess (kind `eventSubProcess`, listed
+ *   in its parent scope's `eventSubProcessIds`).
+ * - Boundary events are elements of the activity's scope with `attachedToId`;
+ *   the activity lists them in `boundaryEventIds`.
+ * - Every activity has `loop` (multi-instance or standard loop, else null).
+ * - Events carry `eventDefinition` (null = none event).
+ * - Expressions (conditions, loop expressions, mappings, correlation keys)
+ *   are JavaScript with a FEEL `=` or JUEL `${}` wrapper already removed;
+ *   timer expressions keep their raw text (literal or expression), decided
+ *   when the timer is scheduled.
  */
 import type { JsonObject } from '../errors.js';
 
@@ -59,7 +61,14 @@ export interface TimerDefinition {
 export type EventDefinition =
   | { readonly kind: 'terminate' }
   /** errorCode null: no errorRef or an error without code (catch: catch-all) */
-  | { readonly kind: 'error'; readonly errorCode: string | null; readonly errorMessage: string | null }
+  | {
+      readonly kind: 'error';
+      readonly errorCode: string | null;
+      readonly errorMessage: string | null;
+      /** catching events: camunda:errorCodeVariable / errorMessageVariable receive the caught error's code and message */
+      readonly codeVariable: string | null;
+      readonly messageVariable: string | null;
+    }
   /** escalationCode null: catch-all on a catching event */
   | { readonly kind: 'escalation'; readonly escalationCode: string | null }
   | { readonly kind: 'timer'; readonly timer: TimerDefinition }
@@ -69,7 +78,11 @@ export type EventDefinition =
   /** condition: a JavaScript expression */
   | { readonly kind: 'conditional'; readonly condition: string }
   /** on a throw link event `targetId` is the catch link event with the same name in the same scope */
-  | { readonly kind: 'link'; readonly linkName: string; readonly targetId: string | null };
+  | { readonly kind: 'link'; readonly linkName: string; readonly targetId: string | null }
+  /** compensation throw: activityRef null compensates every completed activity of the scope */
+  | { readonly kind: 'compensate'; readonly activityRef: string | null }
+  /** cancel end event (inside a transaction) / cancel boundary event (on a transaction) */
+  | { readonly kind: 'cancel' };
 
 /**
  * Loop characteristics of an activity. Expressions are JavaScript (a `${…}`
@@ -127,6 +140,8 @@ interface ActivityBase extends ElementBase {
   readonly loop: LoopDefinition;
   /** isForCompensation: a compensation handler (never reached by sequence flows) */
   readonly isForCompensation: boolean;
+  /** the compensation handler associated with this activity's compensation boundary event, if any */
+  readonly compensationHandlerId: string | null;
 }
 
 export interface StartEventElement extends ElementBase {
@@ -281,6 +296,8 @@ export interface SubProcessElement extends ActivityBase {
   readonly childScopeId: string;
   /** an event subprocess: no sequence flows; started by its start event's trigger */
   readonly triggeredByEvent: boolean;
+  /** a bpmn:transaction: a cancel end event inside compensates it and leaves by its cancel boundary event */
+  readonly isTransaction: boolean;
 }
 
 export type GraphElement =
@@ -327,6 +344,12 @@ export interface GraphScope {
   readonly noneStartEventId: string;
   /** event subprocesses directly inside this scope, document order */
   readonly eventSubProcessIds: readonly string[];
+  /**
+   * bpmn:dataObject ids declared in this scope: each is a variable of the
+   * scope instance (named by the id, null until written), so every task inside
+   * reads it and writes to it there, however deeply nested (SpiffArena's data objects)
+   */
+  readonly dataObjectIds: readonly string[];
   /** every start event of the scope, document order (later: message/timer starts) */
   readonly startEventIds: readonly string[];
   /** flow nodes directly inside the scope, document order */

@@ -15,6 +15,7 @@ import { describeFailure, type BehaviourTable, type Run } from './run.js';
 import type { Token } from './types.js';
 import { throwError, throwEscalation, throwMessage, throwSignal, waitForEvent } from './events.js';
 import { renderTemplate } from './template.js';
+import { startCompensation } from './compensation.js';
 
 type ServiceLike = ElementOfType<'serviceTask'> | ElementOfType<'businessRuleTask'>;
 
@@ -106,6 +107,10 @@ export const behaviours: BehaviourTable = {
       run.jump(token, def.targetId);
       return;
     }
+    if (def?.kind === 'compensate') {
+      if (!startCompensation(run, token, def.activityRef, 'continue')) run.complete(token, el);
+      return;
+    }
     if (throwDefinition(run, token, el)) run.complete(token, el);
   },
 
@@ -136,6 +141,16 @@ export const behaviours: BehaviourTable = {
     }
     if (def?.kind === 'message' || def?.kind === 'signal' || def?.kind === 'escalation') {
       if (!throwDefinition(run, token, el)) return;
+    }
+    if (def?.kind === 'compensate') {
+      if (!startCompensation(run, token, def.activityRef, 'continue')) run.complete(token, el);
+      return;
+    }
+    if (def?.kind === 'cancel') {
+      // the rest of the transaction stops, its completed activities are compensated, then its cancel boundary event starts
+      for (const other of run.tokensInScope(token.scopeId)) if (other.id !== token.id && run.state.tokens[other.id]) run.cancelToken(other);
+      startCompensation(run, token, null, 'cancelTransaction');
+      return;
     }
     if (el.eventDefinition?.kind === 'terminate') {
       // The terminate event itself completes; then its whole scope is

@@ -102,7 +102,7 @@ export function openTrigger(
             elementId: fields.elementId,
             dueAt: plan.dueAt,
             cycle: plan.cycle,
-            definition: { kind: def.timer.kind, expression: def.timer.kind === 'cycle' ? plan.expression : def.timer.expression },
+            definition: { kind: def.timer.kind, expression: plan.expression },
           },
         });
         return true;
@@ -403,7 +403,13 @@ export function throwError(run: Run, thrower: Token, errorCode: string, message:
     return;
   }
   if (throwerIsEvent) run.removeCompleted(thrower, run.element(thrower.elementId));
-  catchThrown(run, catcher, true, { errorCode, errorMessage: message });
+  const def = catcher.kind === 'boundary' ? catcher.boundary.eventDefinition : catcher.start.eventDefinition;
+  const variables: JsonObject = {};
+  if (def?.kind === 'error') {
+    if (def.codeVariable !== null) variables[def.codeVariable] = errorCode;
+    if (def.messageVariable !== null) variables[def.messageVariable] = message;
+  }
+  catchThrown(run, catcher, true, variables);
 }
 
 /**
@@ -432,15 +438,16 @@ export function throwEscalation(run: Run, thrower: Token, escalationCode: string
   return interrupting;
 }
 
+/** `variables` (camunda:errorCodeVariable/errorMessageVariable) go where the catcher runs. */
 function catchThrown(run: Run, catcher: Catcher, interrupting: boolean, variables: JsonObject): void {
   if (catcher.kind === 'boundary') {
     const scopeId = catcher.token.scopeId;
     if (interrupting) run.cancelToken(catcher.token);
     run.newToken(catcher.boundary.id, scopeId);
+    run.writeVariables(scopeId, variables);
     return;
   }
-  void variables;
-  startEventSubProcess(run, catcher.scopeId, catcher.start, {});
+  startEventSubProcess(run, catcher.scopeId, catcher.start, variables);
 }
 
 export function throwMessage(run: Run, token: Token, messageName: string, correlationKeyExpression: string | null): boolean {

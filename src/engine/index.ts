@@ -18,6 +18,9 @@
  * - The returned state holds only live things: active tokens, live scopes (the
  *   root scope always, as it carries the process variables), open incidents.
  *   History leaves as `history` effects.
+ * - The caller's state is never changed: a Run sees it through a
+ *   copy-on-write view (only the tokens and scopes an event touches are
+ *   copied), unless `ctx.inPlace` hands the state over to be changed directly.
  *
  * ## Flow semantics (Camunda 7 where BPMN leaves a choice)
  *
@@ -34,6 +37,21 @@
  * - Parallel gateway: joins per scope instance, one token per incoming flow
  *   (extra tokens on a satisfied flow wait for the next round), then forks on
  *   every outgoing flow.
+ * - Inclusive gateway: forks like an activity (every true condition, the
+ *   default only when none holds, none and no default → `no_matching_flow`).
+ *   The join (several incoming flows) fires when no live token of the same
+ *   scope instance can still arrive: none sits on an element of the
+ *   gateway's precomputed `upstream` set (elements from which it is reachable
+ *   without passing through it, over flows, boundary events and links; a token
+ *   in a nested scope counts as its ancestor token in this scope) and none is
+ *   about to execute the gateway. All tokens waiting there merge into one
+ *   (Camunda 7/8). The check runs on arrival and again whenever the engine
+ *   settles, so a branch that ends elsewhere releases the join.
+ * - Event-based gateway: the token waits on the gateway while a trigger is
+ *   open for every catch event / receive task after it; the first to fire
+ *   wins, the others are closed in the same step (timerCancelled /
+ *   subscriptionClosed), and the token passes the winning event.
+ * - Link throw → the link catch of the same name in the same scope.
  *
  * ## Element semantics
  *
@@ -53,8 +71,15 @@
  *   `serviceJobCreated` and the token waits. `serviceJobCompleted` writes the
  *   job's variables into `resultVariable` as one object when the model names
  *   one, else merges them like a user task. `serviceJobFailed` →
- *   `service_failed` incident; `serviceJobBpmnError` → `unhandled_bpmn_error`
- *   incident (no boundary events yet).
+ *   `service_failed` incident; `serviceJobBpmnError` throws a BPMN error from
+ *   the task (see Events). Business rule tasks with a task type are service
+ *   tasks.
+ * - sendTask: `messageThrown` (name, evaluated correlation key, the visible
+ *   variables), then leaves; message throw and end events do the same, signal
+ *   throw/end events emit `signalThrown`. receiveTask: waits like a message
+ *   catch event.
+ * - userTask: spiffworkflow instructionsForEndUser is rendered (`{{ a.b }}`,
+ *   missing → empty) with the variables the task sees when it opens.
  * - task, none intermediate throw event (milestone), none start event: pass
  *   through, with element_started/element_completed in history.
  * - subProcess (embedded): a child scope instance; the parent token waits
@@ -70,6 +95,128 @@
  *   then completes normally (Camunda 7); at top level the instance ends as
  *   `terminated`.
  * - `cancel` event: like a top-level terminate; history instance_terminated.
+ *   Cancelling a token cancels what hangs off it: child scopes, human task,
+ *   service job, child instance (childInstanceCancelled), its triggers.
+ *
+ * ## Events (events.ts)
+ *
+ * - Waits on the outside world are triggers (`state.triggers`): timers
+ *   (timerScheduled / timerFired / timerCancelled), message and signal
+ *   subscriptions (subscriptionOpened / messageReceived, signalReceived /
+ *   subscriptionClosed) and watched conditions (subscriptionOpened kind
+ *   conditional, never answered from outside). A trigger that fires and is
+ *   used up is dropped without an effect; one withdrawn is closed with one.
+ *   Unknown or stale ids are `ignored`.
+ * - Message/signal payload variables are written like task results, where
+ *   the catching element lives (event subprocess: in its own scope, merged
+ *   into the parent when it ends).
+ * - Timers: `=expr` and `${expr}` are evaluated when the timer is scheduled,
+ *   literals may be quoted. A cycle (`R3/PT10M`, `R/<start>/P1D`, cron in UTC)
+ *   is due at its next occurrence; `cycle.remaining` counts repetitions left
+ *   after this one (null = unbounded). A failing expression → `timer_error`
+ *   incident; a failing correlation key → `correlation_key_error`.
+ * - Conditional events are evaluated when the step settles after variables
+ *   changed (and at once after an event brought variables in, before any
+ *   token moves on, so a task completion that makes a condition true
+ *   interrupts it on its way out, as in Camunda), and right after they open.
+ *   A failing condition is an incident on a waiting catch event and counts as
+ *   false on boundary events and event subprocess starts.
+ * - Boundary events: their triggers open when the activity starts (for a loop,
+ *   when the loop body starts) and close when it leaves or is cancelled.
+ *   Interrupting: the activity is cancelled with everything inside, then the
+ *   boundary event's token leaves by its flows. Non-interrupting: a token is
+ *   added beside the activity; messages, signals and conditions stay open and
+ *   may fire again, a cycle timer is rescheduled (new timer id) until its
+ *   repetitions are used up, other timers fire once.
+ * - Errors (error end event, serviceJobBpmnError, childFailed kind error) and
+ *   escalations (throw/end events, childFailed kind escalation) look for a
+ *   catcher from the thrower outwards: the thrower's own boundary events (for
+ *   an activity), then per scope the event subprocesses of that scope, then
+ *   the boundary events of the activity owning the scope. At each level the
+ *   exact code wins over a catch-all. An event subprocess does not catch what
+ *   is thrown inside itself. Error: always interrupting; the thrown-into
+ *   scope is cancelled including the thrower (a throwing end event is
+ *   recorded as completed first). Uncaught error → `unhandled_bpmn_error`
+ *   incident on the thrower; in a called instance the child instead ends as
+ *   terminated and sends `childFailed` kind error to its parent (Camunda 8
+ *   propagates uncaught errors to the call activity). Uncaught escalation →
+ *   nothing (Camunda), but a called instance reports it to its parent as
+ *   `childFailed` kind escalation and goes on. A catching error event's
+ *   camunda:errorCodeVariable / errorMessageVariable receive the code and
+ *   message (boundary: in the activity's scope; event subprocess: in its own).
+ * - Event subprocesses: the start triggers of a scope's event subprocesses
+ *   (timer, message, signal, conditional) open when the scope instance is
+ *   created (instance start, subprocess entered) and close when it ends.
+ *   Error/escalation starts are found by the throw search. Interrupting:
+ *   every token of the scope is cancelled and the scope's other event
+ *   subprocess triggers are closed; the scope completes when the event
+ *   subprocess does (Camunda). Non-interrupting: runs beside the scope; the
+ *   scope completes when its last token (of either) is gone. The event
+ *   subprocess sees and writes its parent scope's variables.
+ *
+ * ## Loops (loops.ts)
+ *
+ * - Multi-instance: the token becomes the loop body (`wait: loop`, counters in
+ *   `token.loop`); every instance runs in its own scope instance holding the
+ *   input element and `loopCounter` (1-based). Instance scopes are local: what
+ *   an instance creates is dropped when it ends, except its output element,
+ *   which goes to position `loopCounter - 1` of the output collection (null
+ *   for instances that never completed); existing outer variables are updated
+ *   in place. The completion condition sees the variables plus
+ *   `nrOfInstances`, `nrOfActiveInstances`, `nrOfCompletedInstances`,
+ *   `loopCounter` and the output collection so far; when it holds the other
+ *   instances are cancelled. The output collection is written to the body's
+ *   scope when the loop ends. An empty collection skips the activity. Boundary
+ *   events belong to the body, pre/postScripts to each instance. Instances
+ *   of a multi-instance do not count towards the step limit (they are
+ *   bounded by the collection).
+ * - State stays O(active): finished instances leave only counters and their
+ *   output; a sequential multi-instance also keeps its input items. Each
+ *   event copies only the tokens/scopes it touches (copy-on-write, run.ts).
+ * - Standard loop: the same body/instance shape, one iteration at a time;
+ *   what an iteration creates stays (merged into the body's scope) for the
+ *   loop condition and the next iteration; test before/after, loopMaximum.
+ *
+ * ## Call activities
+ *
+ * - The token waits `{kind:'callActivity', childId}` and the engine emits
+ *   `childInstanceStarted` (variables: all visible ones, or the mapped ones).
+ *   `childCompleted` writes the child's variables back (all, or mapped) and
+ *   leaves; `childFailed` kind error/escalation is thrown from the call
+ *   activity (its boundary events first), kind incident → `child_incident`;
+ *   `childTerminated` → `child_terminated` incident.
+ * - A called instance (start event with `parent`) ends with `parentNotified`:
+ *   childCompleted with its final variables (also after a terminate end
+ *   event: the call activity completes, Camunda 7), childTerminated when
+ *   cancelled, childFailed for an uncaught error (see above). It names itself
+ *   by `parent.childId`, or by `parent.tokenId` when the runtime gave no
+ *   childId; the parent accepts both.
+ *
+ * ## Compensation and transactions (compensation.ts)
+ *
+ * - An activity with a compensation boundary event leaves a record (activity,
+ *   handler, the variables visible to it when it completed) in the scope
+ *   instance it completed in; every instance of a multi-instance leaves one.
+ *   Nothing else is recorded. A completed subprocess hands its records to its
+ *   parent scope; records of a cancelled scope are dropped; all go with the
+ *   instance. So the bookkeeping is bounded by the completed compensable
+ *   activities of live scopes.
+ * - A compensation throw (intermediate or end event) compensates the records
+ *   of its own scope instance, all or those of `activityRef`, in reverse
+ *   completion order, one handler at a time (the thrower waits, Camunda 8).
+ *   Each handler runs in a child scope holding the snapshot; what it creates
+ *   or changes (compared with the snapshot) is written back to the thrower's
+ *   scope. Compensated records are removed (a second throw does nothing).
+ * - Transaction: a cancel end event cancels the other tokens of the
+ *   transaction, compensates the transaction's records, then cancels the
+ *   transaction and starts its cancel boundary event.
+ *
+ * ## Data objects
+ *
+ * A bpmn:dataObject is a variable (named by its id, null until written) of
+ * the scope instance it is declared in, so every task inside reads it and
+ * writes it there (SpiffArena's data objects); data associations need no
+ * further handling.
  *
  * ## Status and incidents
  *
@@ -84,9 +231,12 @@
  *
  * Element behaviours live in the `behaviours` dispatch table (behaviours.ts),
  * keyed by element type. Cancellation of a token (and of everything hanging
- * off it) is one function, `Run.cancelToken`, ready for interrupting boundary
- * events; scopes are instances with a parent token, ready for multi-instance
- * bodies, event subprocesses and call activities.
+ * off it) is one function, `Run.cancelToken`. Scopes are instances with a
+ * parent token (subprocess runs, loop instances, event subprocess runs).
+ * Not supported yet (rejected at deploy time): complex gateways, ad-hoc
+ * subprocesses, multiple/parallel-multiple events, DMN business rule tasks,
+ * compensation of a completed subprocess's inner activities from outside it
+ * as a unit (its records are flattened into the parent scope instead).
  */
 import { BatonError, type JsonObject } from '../errors.js';
 import type { ProcessGraph } from '../bpmn/types.js';
@@ -145,6 +295,7 @@ export function startInstance(
     scopeId: rootScopeId,
     data: { startEventId: startEvent.id },
   });
+  run.declareDataObjects(rootScopeId);
   openEventSubProcessTriggers(run, rootScopeId);
   run.newToken(startEvent.id, rootScopeId);
   run.advance();
@@ -256,10 +407,9 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
 }
 
 function findChildToken(run: Run, childId: string): Token | undefined {
-  const found = run.rawTokens().find(
+  return run.findToken(
     (t) => t.state === 'waiting' && t.wait?.kind === 'callActivity' && (t.wait.childId === childId || t.id === childId),
   );
-  return found ? run.state.tokens[found.id] : undefined;
 }
 
 function findJobToken(run: Run, jobId: string): Token | undefined {

@@ -14,6 +14,7 @@ import type { Json, JsonObject } from '../errors.js';
 import type { GraphElement } from '../bpmn/types.js';
 import { describeFailure, type Run } from './run.js';
 import type { LoopState, Token } from './types.js';
+import { recordCompensable } from './compensation.js';
 
 type Loop = NonNullable<Extract<GraphElement, { loop: unknown }>['loop']>;
 
@@ -137,6 +138,7 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
     void _counter;
     run.writeVariables(body.scopeId, locals);
   }
+  recordCompensable(run, inner, element, body.scopeId);
   run.removeCompleted(inner, element);
   delete run.state.scopes[scope.id];
   state.nrOfActiveInstances--;

@@ -29,6 +29,14 @@ export interface EngineContext {
    * `step_limit` incident instead of spinning the worker forever.
    */
   maxElementExecutions?: number;
+  /**
+   * When true, applyEvent may change the `state` it is given in place instead
+   * of working on a copy-on-write view (the caller must then use only the
+   * returned state). For a caller that parses the state fresh for every step,
+   * as the runtime does, this saves the per-event copy of the token and scope
+   * records (O(live tokens)); the result is the same either way. Default false.
+   */
+  inPlace?: boolean;
 }
 
 /** What a token is doing while it waits. */
@@ -45,7 +53,26 @@ export type Wait =
   /** call activity: the child instance `childId` runs (childInstanceStarted) */
   | { kind: 'callActivity'; childId: string }
   /** multi-instance or standard loop: the token is the loop body; its instances run in child scopes (`Token.loop`) */
-  | { kind: 'loop' };
+  | { kind: 'loop' }
+  /**
+   * compensation throw (or cancel end event): the handlers of `pending` run one
+   * after another, each in a child scope; then the token goes on
+   * (`continue`) or its transaction is cancelled (`cancelTransaction`)
+   */
+  | { kind: 'compensation'; pending: CompensationRecord[]; then: 'continue' | 'cancelTransaction' };
+
+/**
+ * A completed activity that has a compensation handler, with the variables it
+ * completed with (those visible to it then). Only such activities are
+ * recorded, in the scope instance they completed in; a finished subprocess
+ * hands its records to its parent scope; records go away when compensated,
+ * when their scope is cancelled, and with the instance.
+ */
+export interface CompensationRecord {
+  activityId: string;
+  handlerId: string;
+  variables: JsonObject;
+}
 
 /**
  * The bounded bookkeeping of a running multi-instance / standard loop, kept on
@@ -138,14 +165,23 @@ export interface ScopeInstance {
   variables: JsonObject;
   /** one instance of a loop activity (its locals: the input element, loopCounter) */
   loopInstance?: true;
+  /** completed compensable activities of this scope, in completion order */
+  compensation?: CompensationRecord[];
+  /** a compensation handler's run: the variables it started with (what it changes is written back) */
+  compensationSnapshot?: JsonObject;
 }
 
 export interface Incident {
   id: string;
-  /** stable: condition_error, script_error, script_timeout, script_memory, no_outgoing_flow, service_failed, unhandled_bpmn_error, … */
+  /**
+   * stable: condition_error, script_error, script_timeout, script_memory, script_crash, no_matching_flow, step_limit,
+   * input_error, output_error, service_failed, unhandled_bpmn_error, timer_error, correlation_key_error,
+   * loop_error, child_incident, child_terminated, …
+   */
   code: string;
   message: string;
   elementId: string;
+  /** null for an incident without a token (the timer of an event subprocess start, which hangs on a scope) */
   tokenId: string | null;
   /** script line, when the failure came from user code */
   line?: number;
@@ -240,7 +276,11 @@ export interface ServiceJobSpec {
 
 export interface HistoryEntry {
   at: string;
-  /** instance_started, instance_completed, instance_terminated, element_started, element_completed, element_cancelled, flow_taken, incident */
+  /**
+   * instance_started, instance_completed, instance_terminated, element_started, element_completed,
+   * element_cancelled, flow_taken, incident, compensation_started (data: the activities to compensate,
+   * in order), compensation_handler_started (data: the activity it compensates)
+   */
   event: string;
   elementId: string | null;
   elementType: string | null;
@@ -287,6 +327,7 @@ export interface TimerSpec {
   dueAt: string;
   /** cycles: the (evaluated) expression and the repetitions left after this one (null = unbounded) */
   cycle: { expression: string; remaining: number | null } | null;
+  /** the timer definition with its expression already evaluated (`=wait` → `PT2H`), quotes removed */
   definition: { kind: 'date' | 'duration' | 'cycle'; expression: string };
 }
 

@@ -8,16 +8,17 @@
  * vitest) may inject helpers into functions, and those helpers do not exist
  * inside the isolate.
  *
- * The script evaluates to `connect(fetchVariable)`, called once by the host
- * with a Reference to its `fetchVariable(name)` (JSON text of the variable of
- * the current evaluation, undefined if there is none, `!message` if it cannot
- * be serialised). `connect` returns `run(kind, fn, eagerJson, shadowed)`:
+ * The script evaluates to `connect(fetchVariable)`, called once by isolate.ts
+ * (in the sandbox process) with a Reference to its `fetchVariable(name)` (JSON
+ * text of the variable of the current evaluation, undefined if there is none,
+ * `!message` if it cannot be serialised). `connect` returns
+ * `run(kind, fn, eagerJson, shadowed)`:
  * - `kind` 0 condition, 1 expression, 2 script.
  * - `fn` the compiled user function (see `wrapSource`), called with the scope.
  * - `eagerJson` a JSON object of the variables that are cheap to send every
  *   time (numbers, booleans, null, short strings). Objects, arrays and long
- *   strings are fetched from the host when the code first reads them, so an
- *   evaluation costs what it reads, not what the instance holds.
+ *   strings are fetched (as JSON text) and parsed when the code first reads
+ *   them.
  * - `shadowed` comma-separated names of fetched variables that have the name
  *   of an allowed global (they must win over it); usually empty.
  * It returns a string whose first character says what follows:

@@ -9,17 +9,58 @@
  * runs code in a separate V8 isolate: its own heap (with a memory limit), its
  * own intrinsics, nothing of Node. Only strings cross the boundary.
  *
+ * ## Process layout: the isolate lives in a process we can lose
+ *
+ * isolated-vm's memory limit is "a guideline" (its README): code that grows
+ * one hash table past it (a Map, a Set, an object used as a dictionary or a
+ * sparse array, filled in an endless loop) makes V8 abort the process that
+ * hosts the isolate with a fatal `CALL_AND_RETRY_LAST` out-of-memory error.
+ * No V8 flag or isolated-vm option prevents that: `--max-old-space-size`
+ * only lifts the isolate's real limit to gigabytes, and `onCatastrophicError`
+ * deadlocks a synchronous caller. So the isolate runs in a separate Node
+ * process, the sandbox process (child.ts), and Baton's process survives it:
+ *
+ *     host thread ──SharedArrayBuffer──▶ bridge thread ──pipes──▶ sandbox process (isolate)
+ *
+ * The Evaluator stays synchronous: the host thread writes the request into a
+ * SharedArrayBuffer and blocks in `Atomics.wait`; a `worker_threads` bridge
+ * (bridge.ts) forwards it over the sandbox process's stdin, writes the answer
+ * back and notifies. Messages bigger than the buffer (256 KB) travel over a
+ * MessagePort instead. The sandbox process is started when the evaluator is
+ * created (~0.3-0.5 s, most of it the tsx loader for child.ts) and lives as
+ * long as the evaluator; it runs with an empty environment.
+ *
+ * - It dies during an evaluation (V8 aborts it): the call fails with
+ *   `script_memory` when its standard error shows an out-of-memory abort,
+ *   else `script_crash`, and the bridge starts a new process at once.
+ * - It stops answering: the host waits `hardTimeoutMs` (default
+ *   `timeoutMs + max(timeoutMs, 1000)`) after the process got the request,
+ *   then kills it: `script_timeout`. The isolate's own `timeoutMs` normally
+ *   ends a loop long before that.
+ * - It cannot start: `script_error` ("cannot start the script sandbox"),
+ *   after at most `startTimeoutMs`; the next evaluation tries again.
+ * - `close()` kills it and ends the bridge. Neither keeps the Baton process
+ *   alive, and the sandbox process exits by itself when its stdin closes,
+ *   that is when the Baton process is gone, however it ended.
+ *
  * ## Speed: one isolate, one context, reused
  *
  * A new isolate costs ~2.4 ms and a new context ~0.5 ms, while the engine may
- * evaluate thousands of conditions a second. So an evaluator owns ONE isolate
- * with ONE context, hardened once, and compiles each source once (LRU cache,
- * 500 by default). An evaluation is then a single synchronous call into the
- * isolate with the compiled function and the cheap variables (numbers,
- * booleans, null, short strings) as a JSON string. Objects, arrays and long
- * strings are fetched from the host, as JSON, when the code first reads them:
- * an evaluation costs what it reads, not what the instance holds (a condition
- * next to a 10,000-item list variable does not serialise the list).
+ * evaluate thousands of conditions a second. So the sandbox process owns ONE
+ * isolate with ONE context, hardened once, and compiles each source once (LRU
+ * cache, 500 by default). An evaluation is then one round trip to the
+ * sandbox process (~50 µs on an idle machine, 100-200 µs when the CPUs are
+ * busy: see bench/sandbox.ts) around a single call into the isolate.
+ *
+ * Only the variables whose name occurs in the source are sent: user code can
+ * reach a variable only through an identifier in its text (`eval` is not
+ * available and `Function` code runs outside the scope), so a condition next
+ * to a 10,000-item list does not serialise the list. A source containing
+ * `\u` gets every variable, since `\u0061` may spell an identifier. Inside
+ * the sandbox process the cheap variables (numbers, booleans, null, short
+ * strings) go into the isolate with the call as one JSON string; objects,
+ * arrays and long strings are parsed in the isolate when the code first
+ * reads them.
  *
  * ## Isolation between evaluations in a shared context
  *
@@ -39,7 +80,7 @@
  *   writable data properties of `Object.prototype` and the Error prototypes are
  *   turned into accessors whose setter defines an own property on the receiver.
  *
- * User code is compiled as (see `wrapSource` in sandbox.ts):
+ * User code is compiled as (see `wrapSource` in isolate.ts):
  *
  *     Object.freeze(($scope) => { with ($scope) { return function () { <user code> }(); } })
  *
@@ -73,18 +114,25 @@
  * timers, network or file system. Each evaluation runs with a timeout
  * (`script_timeout`); the isolate has a heap limit, and when isolated-vm
  * disposes the isolate for exceeding it the call fails with `script_memory` and
- * the next call transparently builds a fresh isolate.
+ * the next call transparently builds a fresh isolate. When V8 aborts the whole
+ * sandbox process instead (see "Process layout"), the call fails the same way
+ * and the next call gets a fresh process.
  *
  * ## Known limits
  *
  * - `typeof missingName` throws ReferenceError instead of giving 'undefined':
  *   the `with` scope must claim unknown names so that assignments to them are
  *   captured, and a Proxy cannot tell a `typeof` read from another read.
- * - isolated-vm's memory limit is "a guideline" (its README): code that grows
- *   one hash table past the limit (a Map, Set, or object used as a dictionary,
- *   filled in an endless loop) makes V8 abort the whole process instead of
- *   disposing the isolate. Array and string growth is contained. A guaranteed
- *   boundary needs a separate process or a WebAssembly engine (QuickJS).
+ * - A runaway Map/Set/dictionary costs a sandbox process: the next evaluation
+ *   waits for a new one to start (~0.3-0.5 s). Where core dumps are enabled
+ *   (`ulimit -c`), each such abort may also write one.
+ * - A sandbox process killed from outside while idle fails the next
+ *   evaluation with `script_crash` if that evaluation is sent before the
+ *   bridge has seen the process die (a window of milliseconds).
+ * - Every evaluator owns a sandbox process (~80 MB resident with tsx) and a
+ *   bridge thread: create one per Baton process and share it.
+ * - A variable whose name occurs in the source is serialised even if the
+ *   code does not read it (`flag || big.length`).
  * - Code that throws a non-Error value (`throw 'x'`) has no line number.
  * - The clock (`Date.now()`) and `Math.random()` are real: scripts that use
  *   them are not deterministic.

@@ -1,57 +1,80 @@
-import ivm from 'isolated-vm';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Json, JsonObject } from '../errors.js';
-import { ALLOWED_GLOBALS, BOOTSTRAP_SOURCE, RUNTIME_FILENAME, USER_FILENAME } from './bootstrap.js';
-import { Lru } from './lru.js';
+import { ALLOWED_GLOBALS } from './bootstrap.js';
+import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
+import { encodeRequest, encodeRequestInto, Kind, messageOf, requestSizeBound } from './protocol.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
 export interface EvaluatorOptions {
-  /** Wall-clock limit of one evaluation, in milliseconds. Default 1000. */
+  /** CPU/wall-clock limit of one evaluation inside the sandbox, in milliseconds. Default 1000. */
   timeoutMs?: number;
   /** Heap limit of the isolate, in MB (isolated-vm's minimum is 8). Default 64. */
   memoryLimitMb?: number;
-  /** How many compiled sources to keep. Default 500. */
+  /** How many compiled sources the sandbox process keeps. Default 500. */
   cacheSize?: number;
+  /**
+   * How long the host waits for an answer once the sandbox process has the
+   * request, before it kills the process and fails with `script_timeout`.
+   * Only reached when the process stops responding (the isolate's own
+   * `timeoutMs` normally ends the evaluation first). Default
+   * `timeoutMs + max(timeoutMs, 1000)`.
+   */
+  hardTimeoutMs?: number;
+  /** How long an evaluation waits for a sandbox process to start. Default 30,000. */
+  startTimeoutMs?: number;
 }
 
 export type SandboxEvaluator = Evaluator & {
-  /** Disposes the isolate. Safe to call twice; later evaluations throw `evaluator_closed`. */
+  /** Stops the sandbox process and its bridge thread. Safe to call twice; later evaluations throw `evaluator_closed`. */
   close(): void;
+  /** Process id of the current sandbox process, if one runs (for diagnostics and tests). */
+  sandboxPid(): number | undefined;
 };
 
-const enum Kind {
-  Condition = 0,
-  Expression = 1,
-  Script = 2,
+/** The host's end of one bridge thread (bridge.ts) and the shared buffer it talks through. */
+interface Bridge {
+  worker: Worker;
+  port: MessagePort;
+  ctl: Int32Array;
+  data: Buffer;
+  /** Set from the worker's 'error'/'exit' events: build a new bridge for the next call. */
+  broken: boolean;
 }
 
-/** What the cache holds for one source: the compiled function, or why it does not compile. */
-type Compiled = { fn: ivm.Reference<unknown> } | { error: ExpressionError };
+/** Size of the message area of the shared buffer; bigger messages go over the MessagePort. */
+const CAPACITY = 256 * 1024;
+/** While the sandbox process has not got the request yet, the host looks at FORWARDED this often. */
+const POLL_MS = 20;
+/** After killing an unresponsive sandbox process, how long to wait for the bridge to confirm. */
+const KILL_GRACE_MS = 5000;
+const DEFAULT_START_TIMEOUT_MS = 30_000;
 
-/** One isolate with its hardened context and the `run` function of bootstrap.ts. */
-interface Sandbox {
-  isolate: ivm.Isolate;
-  context: ivm.Context;
-  run: ivm.Reference<unknown>;
-}
-
-const TIMEOUT_MESSAGE = 'Script execution timed out.';
-const SYNTAX_LOCATION = new RegExp(` ?\\[${USER_FILENAME}:(\\d+):\\d+\\]$`);
+/** Strings up to this length travel as part of the eager JSON; longer ones as their own text. */
+const EAGER_STRING_MAX = 256;
+const ALLOWED = new Set(ALLOWED_GLOBALS);
 const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
+/** A `\u` in the source may spell an identifier with escapes (`\u0061mount`): then every variable may be read. */
+const MAY_ESCAPE_IDENTIFIER = /\\u/;
+
+let childCommand: { args: string[] } | undefined;
 
 /**
- * Wraps user code so that it runs as the body of a function (its `var`s,
- * `let`s and function declarations stay local) nested in a sloppy-mode
- * `with ($scope)` block (its free identifiers resolve to process variables).
- * The outer arrow function is compiled once and shared by every evaluation of
- * the source; user code can reach it (`arguments.callee.caller`), so it is
- * frozen, or one evaluation could leave data on it for the next.
- * The prefix has no line break, so line N of the user's source is line N of
- * the compiled script; the suffix starts with one, so a trailing `// comment`
- * cannot swallow it.
+ * How to start the sandbox process: child.ts through tsx when this module
+ * runs as TypeScript (tsx, vitest), child.js when it has been compiled.
+ * `--no-node-snapshot` is what isolated-vm needs on Node >= 20.
  */
-function wrapSource(kind: Kind, source: string): string {
-  const body = kind === Kind.Script ? source : `return (${source.replace(/;\s*$/, '')}\n);`;
-  return `(function(){const run=($scope)=>{with($scope){return function(){${body}\n}();}};return Object.freeze(run);})()`;
+function childArgs(): string[] {
+  if (childCommand === undefined) {
+    const here = fileURLToPath(import.meta.url);
+    const typescript = here.endsWith('.ts');
+    const entry = join(dirname(here), typescript ? 'child.ts' : 'child.js');
+    const loader = typescript ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
+    childCommand = { args: ['--no-node-snapshot', ...loader, entry] };
+  }
+  return childCommand.args;
 }
 
 function lineCount(source: string): number {
@@ -64,187 +87,209 @@ function clampLine(line: number | undefined, source: string): number | undefined
   return Math.min(line, lineCount(source));
 }
 
-function messageOf(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  try {
-    return String(e);
-  } catch {
-    return 'unknown error';
-  }
-}
-
-/** Strings up to this length travel with every call; longer ones are fetched on first read. */
-const EAGER_STRING_MAX = 256;
-const ALLOWED = new Set(ALLOWED_GLOBALS);
-
 /**
- * Splits the variables for one call (see bootstrap.ts): the JSON object of the
- * cheap ones (primitives, short strings), sent every time, and the names of
- * fetched variables that shadow an allowed global. Everything else is left
- * for `fetchVariable`: a 10,000-item list costs nothing to a condition that
- * does not read it.
+ * Builds the strings of a request (protocol.ts): the source, the JSON object
+ * of the cheap variables (primitives, short strings), the names of other
+ * variables that shadow an allowed global, and (name, JSON) of the other
+ * variables. Only variables whose name occurs in the source are sent: user
+ * code can read a variable only through an identifier in its text (`eval` is
+ * not available, `Function` code runs outside the scope), so a condition next
+ * to a 10,000-item list does not serialise the list. A source containing `\u`
+ * gets every variable, since `\u0061` may spell an identifier.
+ * A variable that cannot be serialised is sent as `!message` and fails only
+ * when the code reads it.
  */
-function encodeVariables(variables: JsonObject): { eager: string; shadowed: string } {
+function requestStrings(source: string, variables: JsonObject): string[] {
+  const everything = MAY_ESCAPE_IDENTIFIER.test(source);
   let eager = '{';
   let shadowed = '';
+  const strings = [source, '', ''];
   for (const key of Object.keys(variables)) {
+    if (!everything && !source.includes(key)) continue;
     const value = variables[key];
     const t = typeof value;
     if (value === null || t === 'number' || t === 'boolean' || (t === 'string' && (value as string).length <= EAGER_STRING_MAX)) {
       // NaN and Infinity become null, as JSON.stringify does everywhere else.
       eager += (eager.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + JSON.stringify(value);
-    } else if (ALLOWED.has(key) && value !== undefined) {
-      shadowed += (shadowed === '' ? '' : ',') + key;
+      continue;
     }
+    if (value === undefined) continue;
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (e) {
+      text = `!${messageOf(e)}`;
+    }
+    // A function or symbol (not JSON, so not a variable): like a missing one.
+    if (text === undefined) continue;
+    strings.push(key, text);
+    if (ALLOWED.has(key)) shadowed += (shadowed === '' ? '' : ',') + key;
   }
-  return { eager: eager + '}', shadowed };
+  strings[1] = eager + '}';
+  strings[2] = shadowed;
+  return strings;
+}
+
+function killPid(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }
 
 export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluator {
   const timeoutMs = options.timeoutMs ?? 1000;
   const memoryLimitMb = options.memoryLimitMb ?? 64;
   const cacheSize = options.cacheSize ?? 500;
+  const hardTimeoutMs = options.hardTimeoutMs ?? timeoutMs + Math.max(timeoutMs, 1000);
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   if (!(timeoutMs > 0)) throw new RangeError('timeoutMs must be a positive number');
   if (!(memoryLimitMb >= 8)) throw new RangeError('memoryLimitMb must be at least 8');
   if (!(cacheSize >= 1)) throw new RangeError('cacheSize must be at least 1');
+  if (!(hardTimeoutMs >= timeoutMs)) throw new RangeError('hardTimeoutMs must be at least timeoutMs');
+  if (!(startTimeoutMs > 0)) throw new RangeError('startTimeoutMs must be a positive number');
 
-  let sandbox: Sandbox | undefined;
-  /** The variables of the evaluation under way, for `fetchVariable`. */
-  let current: JsonObject | undefined;
-
-  /** Called from inside the isolate when user code first reads a variable that was not sent eagerly. */
-  function fetchVariable(name: unknown): string | undefined {
-    const variables = current;
-    if (variables === undefined || typeof name !== 'string' || !Object.hasOwn(variables, name)) return undefined;
-    try {
-      return JSON.stringify(variables[name]);
-    } catch (e) {
-      return `!${messageOf(e)}`;
-    }
-  }
-
+  const args = [...childArgs(), JSON.stringify({ timeoutMs, memoryLimitMb, cacheSize })];
+  let bridge: Bridge | undefined;
   let closed = false;
-  const cache = new Lru<string, Compiled>(cacheSize, (entry) => {
-    if ('fn' in entry) {
+
+  function openBridge(): Bridge {
+    if (bridge !== undefined && !bridge.broken) return bridge;
+    if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
+    if (bridge !== undefined) closeBridge(bridge);
+    const sab = new SharedArrayBuffer(DATA_OFFSET + CAPACITY);
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(BRIDGE_SOURCE, {
+      eval: true,
+      // Not the parent's flags: the bridge needs no TypeScript loader.
+      execArgv: [],
+      env: {},
+      workerData: { sab, port: port2, command: process.execPath, args, capacity: CAPACITY, memoryLimitMb },
+      transferList: [port2],
+    });
+    const b: Bridge = { worker, port: port1, ctl: new Int32Array(sab, 0, CTL_SLOTS), data: Buffer.from(sab, DATA_OFFSET, CAPACITY), broken: false };
+    // Neither may keep the Baton process alive; close() stops both.
+    worker.unref();
+    port1.unref();
+    // An 'error' event without a listener would be thrown in the host.
+    worker.on('error', () => {
+      b.broken = true;
+    });
+    worker.on('exit', () => {
+      b.broken = true;
+    });
+    bridge = b;
+    return b;
+  }
+
+  function closeBridge(b: Bridge): void {
+    if (bridge === b) bridge = undefined;
+    b.broken = true;
+    killPid(Atomics.load(b.ctl, PID));
+    b.worker.terminate().catch(() => {});
+    b.port.close();
+  }
+
+  /** Blocks until the bridge posted a reply or `until` (performance.now()) passed. */
+  function waitForReply(ctl: Int32Array, until: number): boolean {
+    for (;;) {
+      const state = Atomics.load(ctl, STATE);
+      if (state === REPLY) return true;
+      const left = until - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(ctl, STATE, state, left);
+    }
+  }
+
+  function readReply(b: Bridge): string {
+    const length = Atomics.load(b.ctl, LENGTH);
+    let text: string | undefined;
+    if (length >= 0) {
+      text = b.data.toString('utf8', 0, length);
+    } else {
+      const m = receiveMessageOnPort(b.port) as { message: unknown } | undefined;
+      if (m !== undefined && m.message instanceof Uint8Array) {
+        text = Buffer.from(m.message.buffer, m.message.byteOffset, m.message.byteLength).toString('utf8');
+      }
+    }
+    Atomics.store(b.ctl, STATE, IDLE);
+    if (text === undefined || text.length === 0) throw new ExpressionError('script_error', 'the script sandbox lost a reply');
+    return text;
+  }
+
+  /** Sends one request to the sandbox process and waits for its reply, within the deadlines. */
+  function exchange(kind: Kind, strings: readonly string[]): string {
+    const b = openBridge();
+    const { ctl } = b;
+    let length: number;
+    if (requestSizeBound(strings) <= CAPACITY) {
+      length = encodeRequestInto(b.data, kind, strings);
+    } else {
+      const bytes = encodeRequest(kind, strings);
+      if (bytes.length <= CAPACITY) {
+        length = bytes.copy(b.data, 0);
+      } else {
+        const copy = new Uint8Array(bytes);
+        b.port.postMessage(copy, [copy.buffer]);
+        length = -1;
+      }
+    }
+    Atomics.store(ctl, LENGTH, length);
+    Atomics.store(ctl, FORWARDED, 0);
+    Atomics.store(ctl, STATE, REQUEST);
+    Atomics.notify(ctl, STATE);
+
+    // Two deadlines: one for a sandbox process to start (the bridge holds the
+    // request until one is ready), then `hardTimeoutMs` from the moment the
+    // process has the request. The bridge does not notify when it forwards,
+    // so while FORWARDED is 0 the host looks every POLL_MS.
+    const startBy = performance.now() + startTimeoutMs;
+    let runBy = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const state = Atomics.load(ctl, STATE);
+      if (state === REPLY) return readReply(b);
+      const now = performance.now();
+      if (runBy === Number.POSITIVE_INFINITY && Atomics.load(ctl, FORWARDED) === 1) runBy = now + hardTimeoutMs;
+      if (runBy !== Number.POSITIVE_INFINITY) {
+        if (now >= runBy) break;
+        Atomics.wait(ctl, STATE, state, runBy - now);
+      } else {
+        if (now >= startBy) {
+          closeBridge(b);
+          throw new ExpressionError('script_error', `cannot start the script sandbox: no sandbox process was ready within ${startTimeoutMs} ms`);
+        }
+        Atomics.wait(ctl, STATE, state, Math.min(POLL_MS, startBy - now));
+      }
+    }
+
+    // The sandbox process stopped responding: kill it. The bridge then
+    // answers the request as failed and starts a new process; if it does not
+    // answer either, start over with a new bridge.
+    killPid(Atomics.load(ctl, PID));
+    if (waitForReply(ctl, performance.now() + KILL_GRACE_MS)) {
       try {
-        entry.fn.release();
+        readReply(b);
       } catch {
-        // the isolate is gone already
+        // the answer of a killed process does not matter
       }
+    } else {
+      closeBridge(b);
     }
-  });
-
-  function open(): Sandbox {
-    if (sandbox !== undefined && !sandbox.isolate.isDisposed) return sandbox;
-    // Compiled functions belong to the old isolate.
-    cache.clear();
-    sandbox = undefined;
-    const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMb });
-    try {
-      const context = isolate.createContextSync();
-      const script = isolate.compileScriptSync(BOOTSTRAP_SOURCE, { filename: RUNTIME_FILENAME });
-      const connect = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
-      script.release();
-      const run = connect.applySync(undefined, [new ivm.Reference(fetchVariable)], { result: { reference: true } }) as ivm.Reference<unknown>;
-      connect.release();
-      sandbox = { isolate, context, run };
-      return sandbox;
-    } catch (e) {
-      isolate.dispose();
-      throw new ExpressionError('script_error', `cannot start the script sandbox: ${messageOf(e)}`);
-    }
-  }
-
-  /** Maps an exception out of isolated-vm to our error, dropping an isolate that died. */
-  function hostFailure(box: Sandbox, e: unknown): ExpressionError {
-    if (box.isolate.isDisposed) {
-      if (sandbox === box) sandbox = undefined;
-      cache.clear();
-      return new ExpressionError('script_memory', `the script exceeded the memory limit of ${memoryLimitMb} MB`);
-    }
-    const message = messageOf(e);
-    if (message === TIMEOUT_MESSAGE) {
-      return new ExpressionError('script_timeout', `the script ran longer than ${timeoutMs} ms`);
-    }
-    return new ExpressionError('script_error', message);
-  }
-
-  function compile(box: Sandbox, kind: Kind, source: string): ivm.Reference<unknown> {
-    const key = `${kind}:${source}`;
-    let entry = cache.get(key);
-    if (entry === undefined) {
-      entry = compileUncached(box, kind, source);
-      cache.set(key, entry);
-    }
-    if ('error' in entry) throw entry.error;
-    return entry.fn;
-  }
-
-  function compileUncached(box: Sandbox, kind: Kind, source: string): Compiled {
-    let script: ivm.Script;
-    try {
-      script = box.isolate.compileScriptSync(wrapSource(kind, source), { filename: USER_FILENAME });
-    } catch (e) {
-      if (e instanceof SyntaxError) return { error: syntaxError(box, kind, source, e) };
-      throw hostFailure(box, e);
-    }
-    try {
-      const fn = script.runSync(box.context, { reference: true, timeout: timeoutMs }) as ivm.Reference<unknown>;
-      if (fn.typeof !== 'function') {
-        fn.release();
-        return { error: new ExpressionError('syntax_error', 'SyntaxError: the source closes the code around it') };
-      }
-      return { fn };
-    } catch (e) {
-      // The wrapper itself only creates a function; user code running here
-      // means the source broke out of it (e.g. an unbalanced "})").
-      if (box.isolate.isDisposed) throw hostFailure(box, e);
-      return { error: new ExpressionError('syntax_error', `SyntaxError: the source closes the code around it (${messageOf(e)})`) };
-    } finally {
-      script.release();
-    }
-  }
-
-  function syntaxError(box: Sandbox, kind: Kind, source: string, e: SyntaxError): ExpressionError {
-    let error = e;
-    if (kind !== Kind.Script) {
-      // V8 names the token of our wrapper that it tripped on ("Unexpected
-      // token ';'" for "(a + b"). The bare source, parsed alone, fails with
-      // the message a user expects ("Unexpected end of input").
-      try {
-        box.isolate.compileScriptSync(source, { filename: USER_FILENAME }).release();
-      } catch (bare) {
-        if (bare instanceof SyntaxError) error = bare;
-      }
-    }
-    const m = SYNTAX_LOCATION.exec(error.message);
-    const message = `SyntaxError: ${error.message.replace(SYNTAX_LOCATION, '')}`;
-    return new ExpressionError('syntax_error', message, clampLine(m ? Number(m[1]) : undefined, source));
+    throw new ExpressionError('script_timeout', `the script ran longer than ${timeoutMs} ms (the sandbox process stopped responding and was restarted)`);
   }
 
   function evaluate(kind: Kind, source: string, variables: JsonObject): string {
     if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
     if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
-    let encoded: { eager: string; shadowed: string };
+    let strings: string[];
     try {
-      encoded = encodeVariables(variables);
+      strings = requestStrings(source, variables);
     } catch (e) {
       throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
     }
-    const box = open();
-    const fn = compile(box, kind, source);
-    let out: unknown;
-    current = variables;
-    try {
-      out = box.run.applySync(undefined, [kind, fn.derefInto(), encoded.eager, encoded.shadowed], { timeout: timeoutMs });
-    } catch (e) {
-      throw hostFailure(box, e);
-    } finally {
-      current = undefined;
-    }
-    if (typeof out !== 'string' || out.length === 0) {
-      throw new ExpressionError('script_error', 'the sandbox returned an unexpected value');
-    }
+    const out = exchange(kind, strings);
     if (out[0] === 'E') {
       let failure: { code?: unknown; message?: unknown; line?: unknown };
       try {
@@ -270,6 +315,15 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     }
   }
 
+  // Start the bridge and its sandbox process now: they warm up while the
+  // caller does other things, and the first evaluation usually finds them
+  // ready. If that fails, the first evaluation tries again and reports it.
+  try {
+    openBridge();
+  } catch {
+    bridge = undefined;
+  }
+
   return {
     condition(expression: string, variables: JsonObject): boolean {
       return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
@@ -283,10 +337,11 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     close(): void {
       if (closed) return;
       closed = true;
-      cache.clear();
-      const box = sandbox;
-      sandbox = undefined;
-      if (box !== undefined && !box.isolate.isDisposed) box.isolate.dispose();
+      if (bridge !== undefined) closeBridge(bridge);
+    },
+    sandboxPid(): number | undefined {
+      const pid = bridge === undefined || closed ? 0 : Atomics.load(bridge.ctl, PID);
+      return pid > 0 ? pid : undefined;
     },
   };
 }

@@ -3,8 +3,13 @@ import type { Json, JsonObject } from '../errors.js';
 /**
  * Why an expression or script failed. `code` is stable:
  * - `script_error`     the user's code threw (message and line from the thrown error)
- * - `script_timeout`   the CPU time limit was hit (infinite loop)
- * - `script_memory`    the memory limit was hit
+ * - `script_timeout`   the time limit was hit (infinite loop), or the sandbox
+ *                      process stopped answering and was killed
+ * - `script_memory`    the memory limit was hit (also when V8 aborted the
+ *                      sandbox process for it)
+ * - `script_crash`     the sandbox process died during the evaluation for
+ *                      another reason (a signal, a crash); the next
+ *                      evaluation gets a new process
  * - `script_result`    the result cannot be turned into JSON (functions, cycles, …)
  * - `syntax_error`     the source does not parse
  * - `evaluator_closed` the evaluator was closed (a programming error of the caller)

@@ -57,9 +57,13 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
         async add(data: T, o?: { delayMs?: number }) {
           await q.add(name, data, o?.delayMs ? { delay: o.delayMs } : undefined);
         },
-        async addMany(items: T[]) {
+        async addMany(items: T[], o?: { dedupeKey?: (item: T) => string }) {
           if (items.length === 0) return;
-          await q.addBulk(items.map((data) => ({ name, data })));
+          const key = o?.dedupeKey;
+          // A custom jobId is ignored by BullMQ while a job with that id exists;
+          // such jobs must not linger in the failed set, or the id would stay
+          // taken and the next ring for it would be dropped.
+          await q.addBulk(items.map((data) => ({ name, data, ...(key ? { opts: { jobId: key(data), removeOnFail: true } } : {}) })));
         },
       };
     },

@@ -67,6 +67,7 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
           else q.push(item(data));
         },
         async addMany(items: T[]) {
+          // Equal waiting doorbells are always merged here (see above).
           if (closing) return;
           for (const d of items) q.push(item(d));
         },

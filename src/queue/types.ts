@@ -5,7 +5,13 @@
  */
 export interface WorkQueue<T> {
   add(data: T, opts?: { delayMs?: number }): Promise<void>;
-  addMany(items: T[]): Promise<void>;
+  /**
+   * `dedupeKey`: while a doorbell with the same key is still queued or running,
+   * adding another is a no-op. For re-rings (the sweep) that may repeat every
+   * few hundred ms: without it, a backlog makes the sweep re-ring the same
+   * instances again and again, and the duplicates grow the backlog.
+   */
+  addMany(items: T[], opts?: { dedupeKey?: (item: T) => string }): Promise<void>;
 }
 
 export interface Consumer {

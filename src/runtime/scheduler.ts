@@ -62,7 +62,12 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   async function sweep(): Promise<number> {
     const ids = await strandedInstances(deps.db, deps.sweepAfterMs, 1000);
     if (ids.length > 0) {
-      await ring(ids);
+      // One outstanding sweep doorbell per instance, however many schedulers
+      // sweep and however often: under a backlog the same rows stay "old", and
+      // re-ringing them every sweep would only deepen the backlog.
+      await stepQueue.addMany(ids.map((instanceId) => ({ instanceId })), { dedupeKey: (d) => `sweep-${d.instanceId}` }).catch((err: unknown) => {
+        log.warn({ err }, 'could not ring stranded instances');
+      });
       log.info({ count: ids.length }, 're-rang stranded instances');
     }
     await expireBufferedMessages(deps.db);

@@ -22,6 +22,7 @@ describe('compiled graph', () => {
       parentScopeId: null,
       noneStartEventId: 'start',
       eventSubProcessIds: [],
+      dataObjectIds: [],
       startEventIds: ['start'],
       elementIds: ['start', 'decide', 'big', 'medium', 'small', 'merge', 'end'],
     });
@@ -175,9 +176,62 @@ describe('compiled graph', () => {
       'step-limit-cycle.bpmn',
       'terminate-in-subprocess.bpmn',
       'user-task-simple.bpmn',
+      'boundary-error-subprocess.bpmn',
+      'boundary-service-error.bpmn',
+      'boundary-timers.bpmn',
+      'boundary-message-signal-conditional.bpmn',
+      'boundary-escalation.bpmn',
+      'error-end-uncaught.bpmn',
+      'intermediate-events.bpmn',
+      'end-events-signal-terminate.bpmn',
+      'event-based-gateway.bpmn',
+      'inclusive-branch-ends-early.bpmn',
+      'inclusive-loops-upstream.bpmn',
+      'inclusive-nested.bpmn',
+      'mi-approval-2-of-3.bpmn',
+      'mi-large.bpmn',
+      'send-receive-business-rule.bpmn',
+      'start-events.bpmn',
+      'data-objects.bpmn',
     ];
     const { processes, problems } = await compileFiles(names.map((name) => ({ name, content: readFixture(name) })));
     expect(problems).toEqual([]);
     expect(processes).toHaveLength(names.length);
+  });
+
+  it('compiles boundary events, links, inclusive upstream sets, loops and call activities into the graph', async () => {
+    const [boundary] = await compileFixture('boundary-timers.bpmn');
+    expect(boundary?.elements['review']?.boundaryEventIds).toEqual(['remind', 'too_late']);
+    expect(boundary?.elements['remind']).toMatchObject({
+      type: 'boundaryEvent',
+      attachedToId: 'review',
+      interrupting: false,
+      eventDefinition: { kind: 'timer', timer: { kind: 'cycle', expression: 'R3/PT10M' } },
+    });
+    const [links] = await compileFixture('intermediate-events.bpmn');
+    expect(links?.elements['jump']).toMatchObject({ eventDefinition: { kind: 'link', linkName: 'ToEnd', targetId: 'landing' } });
+    expect(links?.elements['wait_payment']).toMatchObject({ eventDefinition: { kind: 'message', messageName: 'payment', correlationKey: 'orderId' } });
+    const [loops] = await compileFixture('inclusive-loops-upstream.bpmn');
+    expect(loops?.elements['join']).toMatchObject({ type: 'inclusiveGateway', upstream: ['a', 'b', 'b_ok', 'fork', 'merge', 'again', 'count', 'start'].sort() });
+    const mi = await compileFixture('mi-forms.bpmn');
+    expect(mi.find((g) => g.key === 'mi_spiff')?.elements['square']).toMatchObject({
+      loop: { kind: 'multiInstance', sequential: true, inputCollection: 'numbers', inputElement: 'n', outputCollection: 'squares', outputElement: 'sq' },
+    });
+    expect(mi.find((g) => g.key === 'mi_camunda')?.elements['review']).toMatchObject({
+      loop: { kind: 'multiInstance', inputCollection: 'reviewers', inputElement: 'reviewer' },
+    });
+    const calls = await compileFixture('call-activity.bpmn');
+    expect(calls.find((g) => g.key === 'parent_camunda')?.elements['c_call']).toMatchObject({
+      type: 'callActivity',
+      calledElement: 'child_proc',
+      versionBinding: { kind: 'version', version: 3 },
+      inputAll: false,
+      inputs: [{ source: 'amount', target: 'value' }, { source: 'amount * 10', target: 'big' }],
+      outputAll: false,
+      outputs: [{ source: 'result', target: 'childResult' }],
+    });
+    const [esp] = await compileFixture('event-subprocesses.bpmn');
+    expect(esp?.scopes['esp_top']?.eventSubProcessIds).toEqual(['esp_msg', 'esp_timer', 'esp_signal', 'esp_cond']);
+    expect(esp?.scopes['esp_timer']).toMatchObject({ kind: 'eventSubProcess', startEventIds: ['timer_start'], noneStartEventId: '' });
   });
 });

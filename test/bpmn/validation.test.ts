@@ -213,13 +213,7 @@ describe('unsupported flow nodes are never silently ignored', () => {
   const cases: [string, string, string][] = [
     ['complexGateway', '<bpmn:complexGateway id="u" />', 'complexGateway is not supported yet'],
     ['businessRuleTask without task type (DMN)', '<bpmn:businessRuleTask id="u" />', 'businessRuleTask without a task type is not supported yet: DMN decisions come in a later release'],
-    ['transaction', '<bpmn:transaction id="u" />', 'transaction is not supported yet'],
     ['adHocSubProcess', '<bpmn:adHocSubProcess id="u" />', 'adHocSubProcess is not supported yet'],
-    ['compensation boundary event', '<bpmn:task id="x" /><bpmn:boundaryEvent id="u" attachedToRef="x"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>', 'boundaryEvent with compensateEventDefinition is not supported yet'],
-    ['compensation throw event', '<bpmn:intermediateThrowEvent id="u"><bpmn:compensateEventDefinition /></bpmn:intermediateThrowEvent>', 'intermediateThrowEvent with compensateEventDefinition is not supported yet'],
-    ['compensation end event', '<bpmn:endEvent id="u"><bpmn:compensateEventDefinition /></bpmn:endEvent>', 'endEvent with compensateEventDefinition is not supported yet'],
-    ['cancel end event', '<bpmn:endEvent id="u"><bpmn:cancelEventDefinition /></bpmn:endEvent>', 'endEvent with cancelEventDefinition is not supported yet'],
-    ['compensation handler', '<bpmn:task id="u" isForCompensation="true" />', 'compensation handler (isForCompensation) is not supported yet'],
     ['multiple event definitions', '<bpmn:intermediateCatchEvent id="u"><bpmn:messageEventDefinition /><bpmn:signalEventDefinition /></bpmn:intermediateCatchEvent>', 'intermediateCatchEvent with several event definitions (multiple/parallel multiple) is not supported yet'],
     ['terminate as a catch', '<bpmn:intermediateCatchEvent id="u"><bpmn:terminateEventDefinition /></bpmn:intermediateCatchEvent>', 'intermediateCatchEvent with terminateEventDefinition is not supported yet'],
   ];
@@ -277,5 +271,39 @@ describe('compileProcess', () => {
       code: 'invalid_model',
       details: [{ file: 'model.bpmn', elementId: null, message: "process 'nope' not found" }],
     });
+  });
+});
+
+describe('events, gateways and activities of the coverage issue', () => {
+  const ok = '<bpmn:startEvent id="start" /><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="end" /><bpmn:endEvent id="end" />';
+  const cases: [string, string, string, string][] = [
+    ['a boundary event attached to an element of another scope', '<bpmn:subProcess id="s"><bpmn:startEvent id="ss" /><bpmn:sequenceFlow id="sf" sourceRef="ss" targetRef="inner" /><bpmn:task id="inner" /></bpmn:subProcess><bpmn:boundaryEvent id="u" attachedToRef="inner"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>', 'u', "boundary event must be attached to an activity of its own scope, not 'inner'"],
+    ['a boundary event attached to a gateway', '<bpmn:exclusiveGateway id="g" /><bpmn:sequenceFlow id="gf" sourceRef="g" targetRef="end" /><bpmn:boundaryEvent id="u" attachedToRef="g"><bpmn:signalEventDefinition /></bpmn:boundaryEvent>', 'u', "boundary event must be attached to an activity of its own scope, not 'g'"],
+    ['a timer without a definition', '<bpmn:intermediateCatchEvent id="u"><bpmn:timerEventDefinition /></bpmn:intermediateCatchEvent>', 'u', 'timer event has no timeDate, timeDuration or timeCycle'],
+    ['a malformed duration literal', '<bpmn:intermediateCatchEvent id="u"><bpmn:timerEventDefinition><bpmn:timeDuration>5 minutes</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>', 'u', "timer duration '5 minutes' is not a valid ISO 8601 duration"],
+    ['a malformed cycle literal', '<bpmn:intermediateCatchEvent id="u"><bpmn:timerEventDefinition><bpmn:timeCycle>every day</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>', 'u', "timer cycle 'every day' is not a valid ISO 8601 repeating interval or cron expression"],
+    ['a message event without a message', '<bpmn:intermediateCatchEvent id="u"><bpmn:messageEventDefinition /></bpmn:intermediateCatchEvent>', 'u', 'message reference is missing (messageRef)'],
+    ['a link throw without its catch', '<bpmn:intermediateThrowEvent id="u"><bpmn:linkEventDefinition name="nowhere" /></bpmn:intermediateThrowEvent>', 'u', "no link catch event named 'nowhere' in this scope"],
+    ['an event-based gateway leading to a task', '<bpmn:eventBasedGateway id="u" /><bpmn:sequenceFlow id="e1" sourceRef="u" targetRef="t1" /><bpmn:sequenceFlow id="e2" sourceRef="u" targetRef="t2" /><bpmn:task id="t1" /><bpmn:task id="t2" />', 'u', "sequence flow 'e1' of an event-based gateway must lead to a timer/message/signal/conditional catch event or a receive task"],
+    ['an event subprocess with a none start', '<bpmn:subProcess id="u" triggeredByEvent="true"><bpmn:startEvent id="es" /><bpmn:sequenceFlow id="ef" sourceRef="es" targetRef="et" /><bpmn:task id="et" /></bpmn:subProcess>', 'u', "event subprocess 'u' must have exactly one start event, with an event definition"],
+    ['a call activity without calledElement', '<bpmn:callActivity id="u" />', 'u', 'call activity has no calledElement'],
+    ['multi-instance without collection or cardinality', '<bpmn:task id="u"><bpmn:multiInstanceLoopCharacteristics /></bpmn:task>', 'u', 'multi-instance needs an input collection or a loopCardinality'],
+    ['a standard loop that cannot end', '<bpmn:task id="u"><bpmn:standardLoopCharacteristics /></bpmn:task>', 'u', 'standard loop without loopCondition and loopMaximum would never end'],
+    ['an error start event at process level', '<bpmn:startEvent id="u"><bpmn:errorEventDefinition /></bpmn:startEvent><bpmn:sequenceFlow id="uf" sourceRef="u" targetRef="end" />', 'u', 'startEvent with errorEventDefinition is not supported yet'],
+    ['a cancel end event outside a transaction', '<bpmn:endEvent id="u"><bpmn:cancelEventDefinition /></bpmn:endEvent>', 'u', 'a cancel end event must be inside a transaction'],
+    ['a cancel boundary event on a subprocess', '<bpmn:subProcess id="s"><bpmn:startEvent id="ss" /></bpmn:subProcess><bpmn:boundaryEvent id="u" attachedToRef="s"><bpmn:cancelEventDefinition /></bpmn:boundaryEvent>', 'u', 'a cancel boundary event must be attached to a transaction'],
+    ['a transaction whose cancel end event has no cancel boundary event', '<bpmn:transaction id="t"><bpmn:startEvent id="ts" /><bpmn:sequenceFlow id="tf" sourceRef="ts" targetRef="u" /><bpmn:endEvent id="u"><bpmn:cancelEventDefinition /></bpmn:endEvent></bpmn:transaction>', 'u', "transaction 't' has no cancel boundary event"],
+    ['a compensation boundary event without a handler', '<bpmn:task id="x" /><bpmn:boundaryEvent id="u" attachedToRef="x"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>', 'u', 'compensation boundary event must be associated with an activity marked isForCompensation'],
+    ['a compensation handler that nothing uses', '<bpmn:task id="u" isForCompensation="true" />', 'u', 'compensation handler is not associated with any compensation boundary event'],
+    ['an unknown error reference', '<bpmn:endEvent id="u"><bpmn:errorEventDefinition errorRef="Nope" /></bpmn:endEvent>', 'u', "error 'Nope' does not exist"],
+  ];
+  it.each(cases)('%s', async (_label, element, elementId, message) => {
+    const problems = await problemsOf(proc(`${ok}${element}`));
+    expect(problems).toContainEqual({ file: 'model.bpmn', elementId, message });
+  });
+
+  it('accepts a process with only event start events', async () => {
+    const problems = await problemsOf(defs(`<bpmn:message id="M" name="m" /><bpmn:process id="p"><bpmn:startEvent id="s"><bpmn:messageEventDefinition messageRef="M" /></bpmn:startEvent><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" /><bpmn:endEvent id="e" /></bpmn:process>`));
+    expect(problems).toEqual([]);
   });
 });

@@ -45,6 +45,8 @@ describe('error boundary events', () => {
     expect(inst.status).toBe('waiting');
     expect(inst.active).toEqual(['notify']);
     expect(inst.effectsOf('serviceJobCancelled')).toEqual([]);
+    // camunda:errorCodeVariable / errorMessageVariable
+    expect(inst.variables).toEqual({ failCode: 'PAYMENT_DECLINED', failMessage: 'card expired' });
     inst.completeTask('notify');
     expect(inst.status).toBe('completed');
     expect(inst.path()).toEqual(['start', 'charge', 'declined', 'notify', 'end_declined']);
@@ -214,5 +216,21 @@ describe('escalation boundary events', () => {
     expect(inst.cancelledTasks()).toEqual(['hard_wait']);
     expect(inst.path().slice(-7)).toEqual(['hard', 'h_start', 'h_fork', 'hard_wait', 'stop', 'on_stop', 'stopped']);
     expect(inst.path('element_cancelled')).toEqual(['hard_wait', 'hard']);
+  });
+});
+
+describe('error propagation', () => {
+  it('passes an event subprocess for another code and reaches the boundary event of the multi-instance activity, cancelling every instance', async () => {
+    const graph = await loadGraph('error-propagation.bpmn');
+    const inst = Instance.start(graph, { items: ['ok', 'bad', 'ok'] });
+    const tasks = inst.openTasks();
+    expect(tasks).toHaveLength(3);
+    // complete the "bad" instance's task (the second)
+    inst.apply({ type: 'humanTaskCompleted', taskId: tasks[1]?.id ?? '' });
+    expect(inst.active).toEqual(['rescue']);
+    expect(inst.cancelledTasks()).toEqual(['step', 'step']);
+    expect(inst.path().slice(-3)).toEqual(['b_fail', 'on_bad', 'rescue']);
+    expect(inst.path()).not.toContain('o_start');
+    expect(Object.keys(inst.state.scopes)).toEqual([inst.state.rootScopeId]);
   });
 });

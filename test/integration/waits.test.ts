@@ -160,7 +160,11 @@ describe('timers', () => {
 
   it('an interrupting boundary timer cancels the task and takes its own path', async () => {
     const i = await start('task-with-deadline');
-    const done = await until(i.id, 'completed');
+    const done = await until(i.id, 'completed').catch(async (err) => {
+      const rows = await baton.db.selectFrom('timer').selectAll().where('instance_id', '=', i.id).execute();
+      const inbox = await baton.db.selectFrom('inbox').selectAll().where('instance_id', '=', i.id).execute();
+      throw new Error(`${String(err)}\ninstance ${JSON.stringify(await instance(i.id))}\ntimers ${JSON.stringify(rows)}\ninbox ${JSON.stringify(inbox)}\nnow ${new Date().toISOString()}`);
+    });
     expect(done).toMatchObject({ status: 'completed' });
     const tasks = (await call('GET', `/v1/tasks?processInstanceId=${i.id}`)).body.items;
     expect(tasks).toEqual([expect.objectContaining({ elementId: 'u', state: 'cancelled' })]);
