@@ -5,8 +5,10 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_waits.js';
+import * as m0003 from './0003_message_correlation.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_waits': m0002,
+  '0003_message_correlation': m0003,
 };

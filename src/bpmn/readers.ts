@@ -45,7 +45,51 @@ export function readMessageRef(el: ModdleElement, prop: string, report: Report):
     return null;
   }
   const subscription = extension(message, 'zeebe:Subscription');
-  return { messageName, correlationKey: jsExpression(str(subscription, 'correlationKey')) };
+  const zeebeKey = jsExpression(str(subscription, 'correlationKey'));
+  // A zeebe:subscription key wins over BPMN-standard retrieval expressions.
+  if (zeebeKey !== null) return { messageName, correlationKey: zeebeKey };
+  const paths = correlationPathsOf(message);
+  if (paths.length === 0) return { messageName, correlationKey: null };
+  return { messageName, correlationKey: correlationKeyExpression(paths), correlationPaths: paths };
+}
+
+/**
+ * The BPMN-standard (SpiffArena) correlation of a message: for every
+ * bpmn:correlationProperty of the definitions, in property-id order, the
+ * messagePath of its first correlationPropertyRetrievalExpression whose
+ * messageRef is this message, as a JS expression (`${…}` / `=` unwrapped).
+ */
+export function correlationPathsOf(message: ModdleElement): string[] {
+  const definitions = child(message, '$parent');
+  const properties = list(definitions, 'rootElements')
+    .filter((r) => is(r, 'bpmn:CorrelationProperty'))
+    .map((r) => ({ id: str(r, 'id') ?? '', el: r }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const paths: string[] = [];
+  for (const { el } of properties) {
+    for (const retrieval of list(el, 'correlationPropertyRetrievalExpression')) {
+      if (child(retrieval, 'messageRef') !== message) continue;
+      const path = jsExpression(expressionBody(child(retrieval, 'messagePath')));
+      if (path !== null) {
+        paths.push(path);
+        break;
+      }
+    }
+  }
+  return paths;
+}
+
+/**
+ * One JS expression giving the correlation key from the retrieval paths: the
+ * path itself when there is one (the engine turns a non-string value into
+ * JSON, null stays null); with several, each value (string as is, null or
+ * undefined as '', anything else as JSON) joined with '|'. The API computes
+ * the same key from a published payload (src/runtime/message-correlation.ts).
+ */
+export function correlationKeyExpression(paths: readonly string[]): string {
+  if (paths.length === 1) return paths[0] as string;
+  const parts = paths.map((p) => `(${p})`).join(', ');
+  return `[${parts}].map((v) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v))).join('|')`;
 }
 
 /**

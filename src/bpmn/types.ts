@@ -72,8 +72,13 @@ export type EventDefinition =
   /** escalationCode null: catch-all on a catching event */
   | { readonly kind: 'escalation'; readonly escalationCode: string | null }
   | { readonly kind: 'timer'; readonly timer: TimerDefinition }
-  /** correlationKey: the zeebe:subscription correlationKey of the message (an expression, `=` stripped), or null */
-  | { readonly kind: 'message'; readonly messageName: string; readonly correlationKey: string | null }
+  /**
+   * correlationKey: the zeebe:subscription correlationKey of the message (an
+   * expression, `=` stripped), else the expression built from its
+   * correlationPropertyRetrievalExpression messagePaths, or null.
+   * correlationPaths: those messagePaths (property-id order), only when the key comes from them
+   */
+  | { readonly kind: 'message'; readonly messageName: string; readonly correlationKey: string | null; readonly correlationPaths?: readonly string[] }
   | { readonly kind: 'signal'; readonly signalName: string }
   /** condition: a JavaScript expression */
   | { readonly kind: 'conditional'; readonly condition: string }
@@ -259,6 +264,8 @@ export interface MessageRef {
   readonly messageName: string;
   /** expression (`=` stripped) or null */
   readonly correlationKey: string | null;
+  /** BPMN-standard retrieval messagePaths the key was built from (absent for zeebe keys and keyless messages) */
+  readonly correlationPaths?: readonly string[];
 }
 
 export interface SendTaskElement extends ActivityBase {

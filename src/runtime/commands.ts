@@ -25,6 +25,7 @@ import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from
 import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
 import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
+import { publishedCorrelationKey, registerMessageCorrelations } from './message-correlation.js';
 import { registerStartEvents } from './start-events.js';
 import type { DefinitionCache } from './definitions.js';
 
@@ -99,6 +100,7 @@ export function createCommands(deps: CommandDeps) {
         pending.push(async () => {
           await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum });
           await registerStartEvents(trx, def.id, p.key, p.graph);
+          await registerMessageCorrelations(trx, p.key, p.graph);
         });
       }
       if (!created) {
@@ -264,10 +266,17 @@ export function createCommands(deps: CommandDeps) {
     );
   }
 
-  /** POST /v1/messages: deliver to exactly one place (see correlation.ts). */
+  /**
+   * POST /v1/messages: deliver to exactly one place (see correlation.ts). A
+   * message without a key gets one from the BPMN correlation paths registered
+   * for its name, if any (see message-correlation.ts).
+   */
   async function publish(m: PublishedMessage): Promise<MessageOutcome> {
     const rings = new Set<string>();
-    const outcome = await db.transaction().execute((trx) => publishMessage(trx, m, rings));
+    const outcome = await db.transaction().execute(async (trx) => {
+      const correlationKey = await publishedCorrelationKey(trx, m);
+      return publishMessage(trx, { ...m, correlationKey }, rings);
+    });
     for (const id of rings) await ring(id);
     return outcome;
   }

@@ -3,7 +3,15 @@ import type { HistoryEntry } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { HistoryRow } from './schema.js';
 
+// Postgres takes at most 65,535 bind parameters per statement; a step that
+// fans out a 10,000-item multi-instance writes tens of thousands of entries.
+const CHUNK = 2000;
+
 export async function appendHistory(db: Executor, instanceId: string, entries: HistoryEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += CHUNK) await appendChunk(db, instanceId, entries.slice(i, i + CHUNK));
+}
+
+async function appendChunk(db: Executor, instanceId: string, entries: HistoryEntry[]): Promise<void> {
   if (entries.length === 0) return;
   await db
     .insertInto('history')

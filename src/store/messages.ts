@@ -157,3 +157,19 @@ export async function msUntilNextSchedule(db: Executor): Promise<number | null> 
   if (row?.ms == null) return null;
   return Math.max(0, Number(row.ms));
 }
+
+/** At deploy: the message correlation paths of a new version replace those of the key's previous version. */
+export async function replaceMessageCorrelations(db: Executor, processKey: string, rows: Array<{ messageName: string; paths: readonly string[] }>): Promise<void> {
+  await db.deleteFrom('message_correlation').where('process_key', '=', processKey).execute();
+  if (rows.length === 0) return;
+  await db
+    .insertInto('message_correlation')
+    .values(rows.map((r) => ({ process_key: processKey, message_name: r.messageName, paths: JSON.stringify(r.paths) })))
+    .execute();
+}
+
+/** The registered correlation paths of a message name, one list per process key, in process-key order. */
+export async function messageCorrelationPaths(db: Executor, messageName: string): Promise<string[][]> {
+  const rows = await db.selectFrom('message_correlation').select('paths').where('message_name', '=', messageName).orderBy('process_key').execute();
+  return rows.map((r) => r.paths);
+}

@@ -178,6 +178,13 @@ export interface TimerScheduleTable {
   active: Generated<boolean>;
 }
 
+/** message name → correlation retrieval paths of the latest version of a process key */
+export interface MessageCorrelationTable {
+  process_key: string;
+  message_name: string;
+  paths: JsonColumn<string[]>;
+}
+
 export interface Database {
   deployment: DeploymentTable;
   deployment_resource: DeploymentResourceTable;
@@ -193,6 +200,7 @@ export interface Database {
   message: MessageTable;
   start_event: StartEventTable;
   timer_schedule: TimerScheduleTable;
+  message_correlation: MessageCorrelationTable;
 }
 
 export type ProcessDefinitionRow = Selectable<ProcessDefinitionTable>;
@@ -207,4 +215,5 @@ export type SubscriptionRow = Selectable<SubscriptionTable>;
 export type MessageRow = Selectable<MessageTable>;
 export type StartEventRow = Selectable<StartEventTable>;
 export type TimerScheduleRow = Selectable<TimerScheduleTable>;
+export type MessageCorrelationRow = Selectable<MessageCorrelationTable>;
 export type NewHumanTask = Insertable<HumanTaskTable>;

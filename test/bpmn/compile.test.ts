@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileFiles } from '../../src/bpmn/index.js';
-import type { ProcessGraph } from '../../src/bpmn/types.js';
+import type { MessageRef, ProcessGraph } from '../../src/bpmn/types.js';
 import { readFixture } from '../engine/helpers.js';
 
 async function compileFixture(name: string): Promise<ProcessGraph[]> {
@@ -233,5 +233,78 @@ describe('compiled graph', () => {
     const [esp] = await compileFixture('event-subprocesses.bpmn');
     expect(esp?.scopes['esp_top']?.eventSubProcessIds).toEqual(['esp_msg', 'esp_timer', 'esp_signal', 'esp_cond']);
     expect(esp?.scopes['esp_timer']).toMatchObject({ kind: 'eventSubProcess', startEventIds: ['timer_start'], noneStartEventId: '' });
+  });
+});
+
+describe('BPMN-standard message correlation (correlationPropertyRetrievalExpression)', () => {
+  const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:collaboration id="c">
+    <bpmn:participant id="pa" processRef="p"/>
+    <bpmn:correlationKey name="order_key"><bpmn:correlationPropertyRef>order_id</bpmn:correlationPropertyRef></bpmn:correlationKey>
+  </bpmn:collaboration>
+  <bpmn:correlationProperty id="order_id" name="order_id">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_paid"><bpmn:messagePath>order.id</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_both"><bpmn:messagePath>order.id</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_two"><bpmn:messagePath>\${order.id}</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+  <bpmn:correlationProperty id="a_customer" name="customer">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_two"><bpmn:messagePath>=customer["name"]</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+  <bpmn:message id="msg_paid" name="order_paid"/>
+  <bpmn:message id="msg_two" name="two_keys"/>
+  <bpmn:message id="msg_both" name="both"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
+  <bpmn:message id="msg_plain" name="plain"/>
+  <bpmn:process id="p" isExecutable="true">${body}</bpmn:process>
+</bpmn:definitions>`;
+
+  const compileXml = async (body: string): Promise<ProcessGraph> => {
+    const { processes, problems } = await compileFiles([{ name: 'corr.bpmn', content: xml(body) }]);
+    expect(problems).toEqual([]);
+    return processes[0]!.graph;
+  };
+  const messageOf = (graph: ProcessGraph, id: string): MessageRef | undefined => {
+    const el = graph.elements[id]!;
+    if ('message' in el) return el.message;
+    if ('eventDefinition' in el && el.eventDefinition?.kind === 'message') return el.eventDefinition;
+    return undefined;
+  };
+
+  it('builds the key expression from the messagePath wherever a message is referenced', async () => {
+    const graph = await compileXml(`
+      <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw"/>
+      <bpmn:eventBasedGateway id="gw"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="gw" targetRef="catch"/><bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="recv"/>
+      <bpmn:intermediateCatchEvent id="catch"><bpmn:messageEventDefinition messageRef="msg_paid"/></bpmn:intermediateCatchEvent>
+      <bpmn:receiveTask id="recv" messageRef="msg_two"/>
+      <bpmn:sequenceFlow id="f4" sourceRef="catch" targetRef="work"/><bpmn:sequenceFlow id="f5" sourceRef="recv" targetRef="work"/>
+      <bpmn:userTask id="work"/>
+      <bpmn:boundaryEvent id="b" attachedToRef="work"><bpmn:messageEventDefinition messageRef="msg_paid"/></bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f6" sourceRef="b" targetRef="send"/>
+      <bpmn:sendTask id="send" messageRef="msg_paid"/><bpmn:sequenceFlow id="f7" sourceRef="send" targetRef="e2"/><bpmn:endEvent id="e2"/>
+      <bpmn:sequenceFlow id="f8" sourceRef="work" targetRef="e"/>
+      <bpmn:endEvent id="e"><bpmn:messageEventDefinition messageRef="msg_plain"/></bpmn:endEvent>
+      <bpmn:subProcess id="esp" triggeredByEvent="true">
+        <bpmn:startEvent id="esp_s"><bpmn:messageEventDefinition messageRef="msg_paid"/></bpmn:startEvent>
+        <bpmn:sequenceFlow id="ef" sourceRef="esp_s" targetRef="esp_e"/><bpmn:endEvent id="esp_e"/>
+      </bpmn:subProcess>`);
+    const single = { messageName: 'order_paid', correlationKey: 'order.id', correlationPaths: ['order.id'] };
+    for (const id of ['catch', 'b', 'send', 'esp_s']) expect(messageOf(graph, id), id).toMatchObject(single);
+    // several properties: the values in property-id order (a_customer < order_id), joined with '|'
+    const two = messageOf(graph, 'recv')!;
+    expect(two).toMatchObject({ messageName: 'two_keys', correlationPaths: ['customer["name"]', 'order.id'] });
+    expect(two.correlationKey).toBe(
+      `[(customer["name"]), (order.id)].map((v) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v))).join('|')`,
+    );
+    // a message without retrieval expressions keeps a null key and no paths
+    expect(messageOf(graph, 'e')).toEqual({ kind: 'message', messageName: 'plain', correlationKey: null });
+  });
+
+  it('a zeebe:subscription correlationKey wins over retrieval expressions', async () => {
+    const graph = await compileXml(`
+      <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="catch"/>
+      <bpmn:intermediateCatchEvent id="catch"><bpmn:messageEventDefinition messageRef="msg_both"/></bpmn:intermediateCatchEvent>
+      <bpmn:sequenceFlow id="f2" sourceRef="catch" targetRef="e"/><bpmn:endEvent id="e"/>`);
+    expect(messageOf(graph, 'catch')).toEqual({ kind: 'message', messageName: 'both', correlationKey: 'orderId' });
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { compileFiles } from '../../src/bpmn/index.js';
 import { Instance, closeEvaluator, loadGraph } from './helpers.js';
 
 afterAll(closeEvaluator);
@@ -127,5 +128,66 @@ describe('event-based gateway', () => {
     const inst = Instance.start(graph, { balance: 5000 });
     expect(inst.status).toBe('completed');
     expect(inst.path()).toEqual(['start', 'gw', 'rich', 'end_rich']);
+  });
+});
+
+describe('BPMN-standard message correlation (retrieval expressions)', () => {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:collaboration id="c">
+    <bpmn:participant id="pr" processRef="receiver"/><bpmn:participant id="pt" processRef="thrower"/>
+    <bpmn:correlationKey name="order_key"><bpmn:correlationPropertyRef>order_id</bpmn:correlationPropertyRef></bpmn:correlationKey>
+  </bpmn:collaboration>
+  <bpmn:correlationProperty id="order_id" name="order_id">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_paid"><bpmn:messagePath>order.id</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_two"><bpmn:messagePath>order.id</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+  <bpmn:correlationProperty id="a_region" name="region">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="msg_two"><bpmn:messagePath>region</bpmn:messagePath></bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+  <bpmn:message id="msg_paid" name="order_paid"/>
+  <bpmn:message id="msg_two" name="two_keys"/>
+  <bpmn:process id="receiver" isExecutable="true">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="msg_paid"/></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/><bpmn:endEvent id="e"/>
+  </bpmn:process>
+  <bpmn:process id="thrower" isExecutable="true">
+    <bpmn:startEvent id="ts"/><bpmn:sequenceFlow id="t1" sourceRef="ts" targetRef="send"/>
+    <bpmn:sendTask id="send" messageRef="msg_paid"/><bpmn:sequenceFlow id="t2" sourceRef="send" targetRef="throw"/>
+    <bpmn:intermediateThrowEvent id="throw"><bpmn:messageEventDefinition messageRef="msg_two"/></bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="t3" sourceRef="throw" targetRef="te"/>
+    <bpmn:endEvent id="te"><bpmn:messageEventDefinition messageRef="msg_paid"/></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>`;
+  const graphs = async () => {
+    const { processes, problems } = await compileFiles([{ name: 'corr.bpmn', content: xml }]);
+    expect(problems).toEqual([]);
+    const by = (k: string) => processes.find((p) => p.key === k)!.graph;
+    return { receiver: by('receiver'), thrower: by('thrower') };
+  };
+
+  it('opens the subscription with the key read from the receiver variables', async () => {
+    const { receiver } = await graphs();
+    const a = Instance.start(receiver, { order: { id: 'A' } });
+    expect(a.effectsOf('subscriptionOpened').map((e) => e.subscription)).toEqual([
+      { id: expect.any(String), kind: 'message', name: 'order_paid', correlationKey: 'A', tokenId: expect.any(String), elementId: 'wait' },
+    ]);
+    // a non-string value becomes JSON, as for zeebe keys
+    const n = Instance.start(receiver, { order: { id: 7 } });
+    expect(n.effectsOf('subscriptionOpened')[0]!.subscription.correlationKey).toBe('7');
+  });
+
+  it('throws the message with the key read from the thrower variables (send task, throw event, end event)', async () => {
+    const { thrower } = await graphs();
+    const t = Instance.start(thrower, { order: { id: 'A' }, region: 'eu' });
+    expect(t.status).toBe('completed');
+    const variables = { order: { id: 'A' }, region: 'eu' };
+    expect(t.effectsOf('messageThrown').map((e) => e.message)).toEqual([
+      { name: 'order_paid', correlationKey: 'A', variables },
+      // two properties: property-id order (a_region, order_id), joined with '|'
+      { name: 'two_keys', correlationKey: 'eu|A', variables },
+      { name: 'order_paid', correlationKey: 'A', variables },
+    ]);
   });
 });

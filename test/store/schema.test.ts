@@ -38,6 +38,7 @@ const columns: { [T in keyof Database]: { [C in keyof Database[T]]: true } } = {
   message: { id: true, message_id: true, name: true, correlation_key: true, variables: true, outcome: true, expires_at: true, created_at: true },
   start_event: { definition_id: true, process_key: true, element_id: true, kind: true, name: true, spec: true },
   timer_schedule: { id: true, definition_id: true, process_key: true, element_id: true, next_due_at: true, remaining: true, spec: true, active: true },
+  message_correlation: { process_key: true, message_name: true, paths: true },
 };
 
 const expected = Object.fromEntries(Object.entries(columns).map(([t, cols]) => [t, Object.keys(cols).sort()]));
@@ -66,7 +67,7 @@ describe('schema', () => {
     try {
       const ran = await Promise.all(dbs.map((d) => migrateToLatest(d.db)));
       // The advisory lock lets exactly one of them apply the migration.
-      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 2]);
+      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 3]);
       expect(await catalog(dbs[0]!.db, schema)).toEqual(expected);
       expect(await migrateToLatest(dbs[0]!.db)).toEqual([]);
     } finally {
@@ -80,7 +81,7 @@ describe('schema', () => {
     const other = uniqueName('t_schema_b');
     const d = await openPostgres({ url: PG_URL, schema: other, max: 2 });
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation']);
       const t = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${other} and table_name like 'kysely_migration%'`.execute(d.db);
       expect(t.rows[0]!.n).toBe(2);
     } finally {
@@ -92,7 +93,7 @@ describe('schema', () => {
   it('PGlite: the same migrations give the same tables', async () => {
     const d = await openPglite(null);
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation']);
       expect(await catalog(d.db, 'public')).toEqual(expected);
     } finally {
       await d.close();
