@@ -9,7 +9,9 @@
  * - date: anything `Date.parse` reads as an ISO 8601 date-time.
  * - cycle: `R[n]/<duration>`, `R[n]/<start>/<duration>`, `R[n]/<duration>/<end>`
  *   (n omitted = unbounded), or a cron expression (5 or 6 fields, as
- *   cron-parser 5 reads it, e.g. `0 0 9 * * MON`).
+ *   cron-parser 5 reads it, e.g. `0 0 9 * * MON`), evaluated in UTC unless it
+ *   starts with a time zone: `CRON_TZ=Europe/Berlin 0 0 9 * * MON` (`TZ=` also
+ *   accepted), the convention of Vixie cron and Kubernetes CronJobs.
  */
 import { CronExpressionParser } from 'cron-parser';
 
@@ -59,6 +61,8 @@ export interface CycleSpec {
   end: Date | null;
   interval: Duration | null;
   cron: string | null;
+  /** IANA time zone of a cron expression; null = UTC */
+  tz?: string | null;
 }
 
 export function parseCycle(text: string): CycleSpec | null {
@@ -83,20 +87,32 @@ export function parseCycle(text: string): CycleSpec | null {
     }
     return null;
   }
-  const fields = t.split(/\s+/);
+  let expr = t;
+  let tz: string | null = null;
+  const zoned = /^(?:CRON_)?TZ=(\S+)\s+([\s\S]+)$/i.exec(t);
+  if (zoned) {
+    tz = zoned[1]!;
+    expr = zoned[2]!.trim();
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+    } catch {
+      return null;
+    }
+  }
+  const fields = expr.split(/\s+/);
   if (fields.length < 5 || fields.length > 6) return null;
   try {
-    CronExpressionParser.parse(t, { currentDate: new Date(0) });
+    CronExpressionParser.parse(expr, { currentDate: new Date(0), ...(tz ? { tz } : {}) });
   } catch {
     return null;
   }
-  return { kind: 'cron', repetitions: null, start: null, end: null, interval: null, cron: t };
+  return { kind: 'cron', repetitions: null, start: null, end: null, interval: null, cron: expr, tz };
 }
 
 /** The next firing of a cycle strictly after `after` (or at its start date when that lies ahead); null when the cycle is over. */
 export function nextCycleDue(spec: CycleSpec, after: Date): Date | null {
   if (spec.kind === 'cron' && spec.cron !== null) {
-    const it = CronExpressionParser.parse(spec.cron, { currentDate: after, tz: 'UTC' });
+    const it = CronExpressionParser.parse(spec.cron, { currentDate: after, tz: spec.tz ?? 'UTC' });
     return it.next().toDate();
   }
   if (!spec.interval) return null;
