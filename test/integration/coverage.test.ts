@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
+import { apiClient } from '../support/api.js';
 import { eventually, isolation, startDistributed } from '../support/env.js';
 
 const iso = isolation('coverage');
@@ -37,16 +38,7 @@ const PARENT_CATCHES = `<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>`;
 
-type Res = { status: number; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-const call = async (method: 'GET' | 'POST', url: string, payload?: unknown): Promise<Res> => {
-  const res = await baton.app!.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}) });
-  return { status: res.statusCode, body: res.body ? res.json() : null };
-};
-const until = (id: string, status: string) =>
-  eventually(async () => {
-    const i = (await call('GET', `/v1/process-instances/${id}`)).body;
-    return i.status === status ? i : null;
-  }, 10_000, `${id} ${status}`);
+const { call, until } = apiClient(() => baton);
 const path = async (id: string) =>
   (await call('GET', `/v1/process-instances/${id}/history`)).body.items
     .filter((h: { event: string }) => h.event === 'element_started')

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
+import { apiClient } from '../support/api.js';
 import { eventually, isolation, startDistributed } from '../support/env.js';
 
 const iso = isolation('spiffcorr');
@@ -43,19 +44,7 @@ const MODELS: Record<string, string> = {
   ),
 };
 
-type Res = { status: number; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
-const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown): Promise<Res> => {
-  const res = await baton.app!.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}) });
-  return { status: res.statusCode, body: res.body ? res.json() : null };
-};
-const instance = async (id: string) => (await call('GET', `/v1/process-instances/${id}`)).body;
-const until = (id: string, status: string, ms = 10_000) =>
-  eventually(async () => {
-    const i = await instance(id);
-    return i.status === status ? i : null;
-  }, ms, `${id} ${status}`);
-const start = async (processKey: string, variables: object = {}) =>
-  (await call('POST', '/v1/process-instances', { processKey, variables, waitMs: 10_000 })).body;
+const { call, instance, until, start } = apiClient(() => baton);
 
 beforeAll(async () => {
   baton = await startDistributed(iso, ['api', 'step', 'service', 'scheduler']);
