@@ -21,7 +21,7 @@ import type { ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.j
 import { signalSubscriptions, takeMessageSubscription } from '../store/waits.js';
 
 /** The state an instance row holds between its creation and its first step. */
-export function notStartedState() {
+function notStartedState() {
   return { v: 1 as const, status: 'running' as const, rootScopeId: '', tokens: {}, scopes: {}, incidents: [] };
 }
 

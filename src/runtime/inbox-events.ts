@@ -11,9 +11,6 @@ import type { InboxRow } from '../store/schema.js';
 const obj = (v: unknown): JsonObject | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/** Control kinds handled by the step executor itself, not by the engine. */
-export const CONTROL_KINDS = new Set(['suspend', 'resume']);
-
 export function toEngineEvent(ev: InboxRow): EngineEvent | null {
   const p = obj(ev.payload) ?? {};
   const variables = obj(p.variables);

@@ -25,8 +25,6 @@ import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, writeEffects, type EffectOutput } from './effects.js';
 import { toEngineEvent } from './inbox-events.js';
 
-export { notStartedState } from './correlation.js';
-
 export interface StepDeps {
   db: Db;
   transport: Transport;

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { JsonObject } from '../errors.js';
 import type { SubscriptionSpec, TimerSpec } from '../engine/types.js';
 import type { Executor } from './db.js';
-import type { SubscriptionRow, TimerRow } from './schema.js';
+import type { SubscriptionRow } from './schema.js';
 
 export async function insertTimer(db: Executor, instanceId: string, t: TimerSpec): Promise<void> {
   await db
@@ -60,10 +60,6 @@ export async function msUntilNextTimer(db: Executor): Promise<number | null> {
   return Math.max(0, Number(row.ms));
 }
 
-export async function listInstanceTimers(db: Executor, instanceId: string): Promise<TimerRow[]> {
-  return db.selectFrom('timer').selectAll().where('instance_id', '=', instanceId).orderBy('due_at').execute();
-}
-
 export async function insertSubscription(db: Executor, instanceId: string, s: SubscriptionSpec): Promise<void> {
   await db
     .insertInto('subscription')
@@ -105,10 +101,6 @@ export async function takeMessageSubscription(db: Executor, name: string, correl
 
 export async function signalSubscriptions(db: Executor, name: string): Promise<SubscriptionRow[]> {
   return db.selectFrom('subscription').selectAll().where('kind', '=', 'signal').where('name', '=', name).orderBy('created_at').execute();
-}
-
-export async function listInstanceSubscriptions(db: Executor, instanceId: string): Promise<SubscriptionRow[]> {
-  return db.selectFrom('subscription').selectAll().where('instance_id', '=', instanceId).orderBy('created_at').execute();
 }
 
 /** An ended instance waits for nothing: drop whatever the engine did not close itself. */
