@@ -5,17 +5,17 @@
  * whose doorbell must ring after the commit; they never lock another
  * instance's row.
  */
-import type { Effect, HistoryEntry, InstanceState } from '../engine/types.js';
+import type { Effect, HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerSpec } from '../engine/types.js';
 import type { JsonObject } from '../errors.js';
 import type { Executor } from '../store/db.js';
 import { definitionById } from '../store/definitions.js';
 import { appendHistory } from '../store/history.js';
 import { insertInboxEvent } from '../store/inbox.js';
 import { insertIncident, resolveIncident } from '../store/incidents.js';
-import { cancelServiceJob, insertServiceJob } from '../store/jobs.js';
+import { cancelServiceJob, insertServiceJobs } from '../store/jobs.js';
 import type { InboxRow, ProcessInstanceRow } from '../store/schema.js';
-import { closeHumanTask, insertHumanTask } from '../store/tasks.js';
-import { deleteInstanceWaits, deleteSubscription, deleteTimer, insertSubscription, insertTimer } from '../store/waits.js';
+import { closeHumanTask, insertHumanTasks } from '../store/tasks.js';
+import { deleteInstanceWaits, deleteSubscription, deleteTimer, insertSubscription, insertTimers } from '../store/waits.js';
 import { broadcastSignal, consumeBuffered, lockCorrelations, publishMessage, resolveCalled, spawnInstance } from './correlation.js';
 
 export interface EffectOutput {
@@ -52,22 +52,39 @@ export async function writeEffects(
   }
   await lockCorrelations(trx, pairs);
 
+  // Rows the step creates go in first, one statement per table (a fan-out
+  // creates thousands); everything that closes, cancels or deletes follows in
+  // effect order, so a task or timer opened and closed in the same step is
+  // inserted before it is closed.
   const history: HistoryEntry[] = [];
+  const tasks: HumanTaskSpec[] = [];
+  const jobs: ServiceJobSpec[] = [];
+  const timers: TimerSpec[] = [];
+  for (const e of effects) {
+    if (e.type === 'history') history.push(e.entry);
+    else if (e.type === 'humanTaskOpened') tasks.push(e.task);
+    else if (e.type === 'serviceJobCreated') jobs.push(e.job);
+    else if (e.type === 'timerScheduled') timers.push(e.timer);
+  }
+  await insertHumanTasks(trx, instanceId, processKey, tasks);
+  await insertServiceJobs(trx, instanceId, processKey, jobs);
+  for (const j of jobs) out.topics.add(j.topic);
+  await insertTimers(trx, instanceId, timers);
+  for (const t of timers) {
+    const due = Date.parse(t.dueAt);
+    if (!Number.isNaN(due) && (out.earliestTimer === null || due < out.earliestTimer)) out.earliestTimer = due;
+  }
+
   let deploymentId: string | null = null;
   for (const e of effects) {
     switch (e.type) {
       case 'history':
-        history.push(e.entry);
-        break;
       case 'humanTaskOpened':
-        await insertHumanTask(trx, instanceId, processKey, e.task);
+      case 'serviceJobCreated':
+      case 'timerScheduled':
         break;
       case 'humanTaskClosed':
         await closeHumanTask(trx, e.taskId, e.state);
-        break;
-      case 'serviceJobCreated':
-        await insertServiceJob(trx, instanceId, processKey, e.job);
-        out.topics.add(e.job.topic);
         break;
       case 'serviceJobCancelled':
         await cancelServiceJob(trx, e.jobId);
@@ -78,12 +95,6 @@ export async function writeEffects(
       case 'incidentResolved':
         await resolveIncident(trx, e.incidentId);
         break;
-      case 'timerScheduled': {
-        await insertTimer(trx, instanceId, e.timer);
-        const due = Date.parse(e.timer.dueAt);
-        if (!Number.isNaN(due) && (out.earliestTimer === null || due < out.earliestTimer)) out.earliestTimer = due;
-        break;
-      }
       case 'timerCancelled':
         await deleteTimer(trx, e.timerId);
         break;

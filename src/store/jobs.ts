@@ -4,23 +4,28 @@ import type { ServiceJobSpec } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { ServiceJobRow } from './schema.js';
 
-export async function insertServiceJob(db: Executor, instanceId: string, processKey: string, j: ServiceJobSpec): Promise<void> {
-  await db
-    .insertInto('service_job')
-    .values({
-      id: j.id,
-      instance_id: instanceId,
-      process_key: processKey,
-      element_id: j.elementId,
-      token_id: j.tokenId,
-      topic: j.topic,
-      input: JSON.stringify(j.input),
-      headers: JSON.stringify(j.headers),
-      result_variable: j.resultVariable,
-      state: 'available',
-      retries: j.retries,
-    })
-    .execute();
+/** One statement per chunk: a multi-instance fan-out creates thousands of jobs in one step. */
+export async function insertServiceJobs(db: Executor, instanceId: string, processKey: string, jobs: ServiceJobSpec[]): Promise<void> {
+  for (let i = 0; i < jobs.length; i += 1000) {
+    await db
+      .insertInto('service_job')
+      .values(
+        jobs.slice(i, i + 1000).map((j) => ({
+          id: j.id,
+          instance_id: instanceId,
+          process_key: processKey,
+          element_id: j.elementId,
+          token_id: j.tokenId,
+          topic: j.topic,
+          input: JSON.stringify(j.input),
+          headers: JSON.stringify(j.headers),
+          result_variable: j.resultVariable,
+          state: 'available',
+          retries: j.retries,
+        })),
+      )
+      .execute();
+  }
 }
 
 export async function cancelServiceJob(db: Executor, id: string): Promise<void> {

@@ -5,26 +5,31 @@ import type { HumanTaskSpec } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { HumanTaskRow } from './schema.js';
 
-export async function insertHumanTask(db: Executor, instanceId: string, processKey: string, t: HumanTaskSpec): Promise<void> {
-  await db
-    .insertInto('human_task')
-    .values({
-      id: t.id,
-      instance_id: instanceId,
-      process_key: processKey,
-      element_id: t.elementId,
-      token_id: t.tokenId,
-      name: t.name,
-      kind: t.kind,
-      lane: t.lane,
-      candidate_groups: t.candidateGroups,
-      candidate_users: t.candidateUsers,
-      assignee: t.assignee,
-      form_key: t.formKey,
-      properties: JSON.stringify(t.properties),
-      state: 'open',
-    })
-    .execute();
+/** One statement per chunk: a multi-instance fan-out opens thousands of tasks in one step. */
+export async function insertHumanTasks(db: Executor, instanceId: string, processKey: string, tasks: HumanTaskSpec[]): Promise<void> {
+  for (let i = 0; i < tasks.length; i += 1000) {
+    await db
+      .insertInto('human_task')
+      .values(
+        tasks.slice(i, i + 1000).map((t) => ({
+          id: t.id,
+          instance_id: instanceId,
+          process_key: processKey,
+          element_id: t.elementId,
+          token_id: t.tokenId,
+          name: t.name,
+          kind: t.kind,
+          lane: t.lane,
+          candidate_groups: t.candidateGroups,
+          candidate_users: t.candidateUsers,
+          assignee: t.assignee,
+          form_key: t.formKey,
+          properties: JSON.stringify(t.properties),
+          state: 'open',
+        })),
+      )
+      .execute();
+  }
 }
 
 /**

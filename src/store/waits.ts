@@ -5,19 +5,23 @@ import type { SubscriptionSpec, TimerSpec } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { SubscriptionRow } from './schema.js';
 
-export async function insertTimer(db: Executor, instanceId: string, t: TimerSpec): Promise<void> {
-  await db
-    .insertInto('timer')
-    .values({
-      id: t.id,
-      instance_id: instanceId,
-      element_id: t.elementId,
-      token_id: t.tokenId,
-      due_at: t.dueAt,
-      spec: JSON.stringify(t as unknown as JsonObject),
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+export async function insertTimers(db: Executor, instanceId: string, timers: TimerSpec[]): Promise<void> {
+  for (let i = 0; i < timers.length; i += 1000) {
+    await db
+      .insertInto('timer')
+      .values(
+        timers.slice(i, i + 1000).map((t) => ({
+          id: t.id,
+          instance_id: instanceId,
+          element_id: t.elementId,
+          token_id: t.tokenId,
+          due_at: t.dueAt,
+          spec: JSON.stringify(t as unknown as JsonObject),
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
 }
 
 export async function deleteTimer(db: Executor, id: string): Promise<void> {
