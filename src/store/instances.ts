@@ -75,6 +75,11 @@ export async function getInstance(db: Executor, id: string): Promise<ProcessInst
   return db.selectFrom('process_instance').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+export async function getInstances(db: Executor, ids: string[]): Promise<ProcessInstanceRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('process_instance').selectAll().where('id', 'in', ids).execute();
+}
+
 export interface InstanceFilter {
   processKey?: string;
   status?: string;

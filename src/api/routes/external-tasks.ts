@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { processVariables } from '../../engine/index.js';
 import type { JsonObject } from '../../errors.js';
-import { getInstance } from '../../store/instances.js';
+import { getInstances } from '../../store/instances.js';
 import type { ServiceJobRow } from '../../store/schema.js';
 import { type AppDeps, errorSchema, requireUuid } from '../app.js';
 
@@ -12,9 +12,8 @@ export async function externalTaskRoutes(app: FastifyInstance, deps: AppDeps): P
   /** The worker sees the process variables with the task's evaluated inputs on top. */
   async function view(jobs: ServiceJobRow[]) {
     const vars = new Map<string, JsonObject>();
-    for (const id of new Set(jobs.map((j) => j.instance_id))) {
-      const row = await getInstance(deps.db, id);
-      vars.set(id, row && row.state.rootScopeId !== '' ? processVariables(row.state) : {});
+    for (const row of await getInstances(deps.db, [...new Set(jobs.map((j) => j.instance_id))])) {
+      vars.set(row.id, row.state.rootScopeId !== '' ? processVariables(row.state) : {});
     }
     return jobs.map((j) => ({
       id: j.id,
