@@ -8,10 +8,11 @@
  * vitest) may inject helpers into functions, and those helpers do not exist
  * inside the isolate.
  *
- * The script evaluates to `connect(fetchVariable)`, called once by isolate.ts
+ * The script evaluates to `connect(fetchVariable, maxChars)`, called once by isolate.ts
  * (in the sandbox process) with a Reference to its `fetchVariable(name)` (JSON
  * text of the variable of the current evaluation, undefined if there is none,
- * `!message` if it cannot be serialised). `connect` returns
+ * `!message` if it cannot be serialised) and the most characters the strings
+ * of one result may have together (more fail as `script_memory`). `connect` returns
  * `run(kind, fn, eagerJson, shadowed)`:
  * - `kind` 0 condition, 1 expression, 2 script.
  * - `fn` the compiled user function (see `wrapSource`), called with the scope.
@@ -49,6 +50,18 @@ export const ALLOWED_GLOBALS: readonly string[] = [
   'Intl', 'console',
 ];
 
+/**
+ * User code is compiled as `WRAP_PREFIX + body + WRAP_SUFFIX` (see
+ * `wrapSource` in isolate.ts); the body of a condition or expression is
+ * `EXPRESSION_PREFIX + source + EXPRESSION_SUFFIX`. The prefixes have no line
+ * break, so line N of the user's source is line N of the compiled script and
+ * only columns on line 1 are shifted, by the length of the prefixes.
+ */
+export const WRAP_PREFIX = '(function(){const run=($scope)=>{with($scope){return function(){';
+export const WRAP_SUFFIX = '\n}();}};return Object.freeze(run);})()';
+export const EXPRESSION_PREFIX = 'return (';
+export const EXPRESSION_SUFFIX = '\n);';
+
 /** Longest error message handed back to the host (an incident is not a log dump). */
 const MAX_MESSAGE = 2000;
 
@@ -64,9 +77,11 @@ const TypeErrorC = TypeError, ReferenceErrorC = ReferenceError, RangeErrorC = Ra
 
 // 1. Remove what a sandbox should not have. FinalizationRegistry and WeakRef
 // run or reveal code after an evaluation has ended; SharedArrayBuffer,
-// Atomics and WebAssembly are not needed and widen the attack surface; the
+// Atomics, WebAssembly and eval (reachable as a property of the global
+// object, which Function('return this') returns) are not needed and widen
+// the attack surface; the
 // built-in console is replaced by a silent one.
-for (const name of ['FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'console']) {
+for (const name of ['FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'eval', 'console']) {
   delete G[name];
 }
 const noop = function () {};
@@ -135,21 +150,46 @@ while (roots.length > 0) {
 const ALLOWED = new SetC(${JSON.stringify(ALLOWED_GLOBALS)});
 // Never shadowed by a variable of the same name: JS does not allow it either.
 const RESERVED = new SetC(['undefined', 'NaN', 'Infinity']);
-const LINE = /${USER_FILENAME}:(\\d+):\\d+/;
+const LINE = /${USER_FILENAME}:(\\d+):(\\d+)/;
+// Text Postgres cannot store in a jsonb or text column: a NUL character
+// (JSON.stringify writes it as \\u0000) or an unpaired surrogate (written as
+// \\udXXX; a valid pair is written as is). The lookbehind makes sure the
+// backslash is not itself escaped (a string containing "\\\\u0000").
+const UNSTORABLE_NUL = /(?<!\\\\)(?:\\\\\\\\)*\\\\u0000/;
+const UNSTORABLE_SURROGATE = /(?<!\\\\)(?:\\\\\\\\)*\\\\ud[89a-f]/;
+// The same characters in a message (not JSON-escaped): replaced, not refused.
+const BAD_TEXT = /\\u0000|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]/g;
+// Columns on line 1 are shifted by the code around the user's (bootstrap.ts WRAP_PREFIX).
+const SCRIPT_SHIFT = ${WRAP_PREFIX.length};
+const EXPRESSION_SHIFT = ${WRAP_PREFIX.length + EXPRESSION_PREFIX.length};
 const NOT_JSON = {};
 let notJsonKind = '';
+// A string can be far longer than the memory it takes (s + s only links the
+// two halves), until JSON.stringify flattens it: a 200 MB string would then
+// exceed the isolate's heap inside V8 and abort the sandbox process. So the
+// characters of the strings in one result are counted before they are
+// written, against a budget derived from the memory limit (see connect).
+const TOO_BIG = {};
+let resultChars = 0;
+let maxResultChars = Infinity;
 
 function replacer(key, value) {
   const t = typeof value;
+  if (t === 'string') {
+    resultChars += value.length;
+    if (resultChars > maxResultChars) throw TOO_BIG;
+    return value;
+  }
   if (t === 'function' || t === 'symbol' || t === 'bigint') { notJsonKind = t === 'bigint' ? 'BigInt' : t; throw NOT_JSON; }
   if (value instanceof PromiseC) { notJsonKind = 'Promise (scripts are synchronous)'; throw NOT_JSON; }
   return value;
 }
 
-function Failure(code, message, line) { this.code = code; this.message = clip(message); this.line = line; }
+function Failure(code, message, line, column) { this.code = code; this.message = clip(message); this.line = line; this.column = column; }
 
 function clip(message) {
-  return message.length > ${MAX_MESSAGE} ? message.slice(0, ${MAX_MESSAGE}) + '…' : message;
+  const short = message.length > ${MAX_MESSAGE} ? message.slice(0, ${MAX_MESSAGE}) + '…' : message;
+  return short.replace(BAD_TEXT, '\\ufffd');
 }
 
 function toJson(value, what) {
@@ -158,14 +198,20 @@ function toJson(value, what) {
     text = jsonStringify(value, replacer);
   } catch (e) {
     if (e === NOT_JSON) throw new Failure('script_result', what + ' is not JSON: it contains a ' + notJsonKind);
-    throw new Failure('script_result', what + ' is not JSON: ' + describe(e).message.split('\\n')[0]);
+    if (e === TOO_BIG) throw new Failure('script_memory', what + ' is too big: the strings of the result have more than ' + maxResultChars + ' characters (a quarter of the memory limit)');
+    throw new Failure('script_result', what + ' is not JSON: ' + describe(e, 0).message.split('\\n')[0]);
   }
-  return text === undefined ? 'null' : text;
+  if (text === undefined) return 'null';
+  if (UNSTORABLE_NUL.test(text)) throw new Failure('script_result', what + ' cannot be stored: it contains a NUL character (U+0000)');
+  if (UNSTORABLE_SURROGATE.test(text)) throw new Failure('script_result', what + ' cannot be stored: it contains an unpaired surrogate (half of a UTF-16 pair)');
+  return text;
 }
 
-// Turns anything user code threw into { message, line }. Reading a thrown
-// value may run user code (getters, toString), hence the try.
-function describe(e) {
+// Turns anything user code threw into { message, line, column }: the
+// position is the first frame of user code in the stack, in the user's
+// coordinates (1-based). Reading a thrown value may run user code (getters,
+// toString), hence the try.
+function describe(e, kind) {
   try {
     if (e !== null && typeof e === 'object') {
       const message = e.message;
@@ -173,21 +219,31 @@ function describe(e) {
         const name = e.name;
         const stack = e.stack;
         const m = typeof stack === 'string' ? LINE.exec(stack) : null;
-        return { message: (typeof name === 'string' && name !== '' ? name + ': ' : '') + message, line: m ? +m[1] : undefined, name: name };
+        const line = m ? +m[1] : undefined;
+        let column = m ? +m[2] : undefined;
+        if (line === 1 && column !== undefined) {
+          // V8 may place a failure of an expression on the 'return (' in
+          // front of it: that is column 1 of the user's expression.
+          if (kind !== 2 && column > SCRIPT_SHIFT) column = column > EXPRESSION_SHIFT ? column - EXPRESSION_SHIFT : 1;
+          else column -= SCRIPT_SHIFT;
+        }
+        if (column !== undefined && !(column >= 1)) column = undefined;
+        return { message: (typeof name === 'string' && name !== '' ? name + ': ' : '') + message, line: line, column: column, name: name };
       }
     }
-    return { message: 'Uncaught ' + StringC(e), line: undefined, name: undefined };
+    return { message: 'Uncaught ' + StringC(e), line: undefined, column: undefined, name: undefined };
   } catch (inner) {
-    return { message: 'the script threw a value that cannot be described', line: undefined, name: undefined };
+    return { message: 'the script threw a value that cannot be described', line: undefined, column: undefined, name: undefined };
   }
 }
 
 function fail(f) {
-  return 'E' + jsonStringify({ code: f.code, message: f.message, line: f.line });
+  return 'E' + jsonStringify({ code: f.code, message: f.message, line: f.line, column: f.column });
 }
 
 const applyFn = Reflect.apply;
-return function connect(fetchRef) {
+return function connect(fetchRef, maxChars) {
+maxResultChars = maxChars;
 const fetchApply = fetchRef.applySync;
 function fetchVariable(name) { return applyFn(fetchApply, fetchRef, [undefined, [name]]); }
 const NO_SHADOW = new SetC();
@@ -241,17 +297,21 @@ return function run(kind, fn, eagerJson, shadowedList) {
     value = fn(scope);
   } catch (e) {
     open = false;
-    const d = describe(e);
+    const d = describe(e, kind);
     const memory = d.name === 'RangeError' && /allocation failed/.test(d.message);
-    return fail(new Failure(memory ? 'script_memory' : 'script_error', d.message, d.line));
+    return fail(new Failure(memory ? 'script_memory' : 'script_error', d.message, d.line, d.column));
   }
   // Closed before serialising: a toJSON() cannot add variables while we list them.
   open = false;
+  resultChars = 0;
   try {
     if (kind === 0) return value ? 'T' : 'F';
     if (kind === 1) return 'R' + toJson(value, 'the result');
     let out = '{';
     for (const [key, v] of assigned) {
+      // The caller stores variables in plain objects: a variable named
+      // __proto__ would set the prototype of the caller's object instead.
+      if (key === '__proto__') throw new Failure('script_result', 'a variable cannot be named __proto__');
       out += (out.length > 1 ? ',' : '') + jsonStringify(key) + ':' + toJson(v, 'variable ' + key);
     }
     // A variable changed in place (items.push(4)) counts as assigned when its
@@ -265,8 +325,8 @@ return function run(kind, fn, eagerJson, shadowedList) {
     return 'S' + out + '}';
   } catch (e) {
     if (e instanceof Failure) return fail(e);
-    const d = describe(e);
-    return fail(new Failure('script_error', d.message, d.line));
+    const d = describe(e, kind);
+    return fail(new Failure('script_error', d.message, d.line, d.column));
   }
 };
 };

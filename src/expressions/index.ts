@@ -67,7 +67,7 @@
  * Reusing the context means evaluations must not be able to leave anything
  * behind for the next one. bootstrap.ts, run once per context:
  * - deletes what should not be there (FinalizationRegistry, WeakRef,
- *   SharedArrayBuffer, Atomics, WebAssembly, the legacy `RegExp.$1`… statics
+ *   SharedArrayBuffer, Atomics, WebAssembly, eval, the legacy `RegExp.$1`… statics
  *   that would reveal the last match of another evaluation) and installs a
  *   silent `console`;
  * - deep-freezes every object reachable from the global object, the global
@@ -87,6 +87,13 @@
  * (the arrow function is shared by all evaluations of the source and user code
  * can reach it through `arguments.callee.caller`, hence frozen).
  *
+ * Before the wrapper runs, the body must also parse alone as a function body
+ * (checked with the isolate's Function constructor, which refuses a body that
+ * closes the function around it). Otherwise a source such as
+ * `}()}};…})(); let x = …; (function(){…{return function(){` would run part
+ * of itself at the top level of a script, outside the scope, where a `let`
+ * outlives the evaluation and every later evaluation could read it.
+ *
  * `$scope` is a fresh Proxy per evaluation. Its `has` claims every name except
  * the allowed globals (bootstrap.ts `ALLOWED_GLOBALS`), so each free identifier
  * is a process variable: `get` returns it (parsed from JSON on first read, so
@@ -105,6 +112,26 @@
  * Locals and shadowed names are not reported. Values are JSON-normalised:
  * `undefined` and NaN/Infinity become null, Dates their ISO string; a function,
  * symbol, BigInt, Promise or cycle anywhere in a result is `script_result`.
+ * So is text Postgres cannot store (a NUL character, an unpaired surrogate, in
+ * a value or a key: the runtime would fail to save the instance) and a
+ * variable named `__proto__` (assigning it to the caller's plain object would
+ * set that object's prototype). The strings of one result may have at most a
+ * quarter of the memory limit in characters together, else `script_memory`:
+ * a string can be much longer than the memory it takes (`s + s` only links
+ * the halves) until serialising flattens it, which would abort the sandbox
+ * process.
+ *
+ * ## Positions
+ *
+ * A failure of user code carries the 1-based `line` and `column` of the first
+ * frame of user code in the error's stack (where V8 places the failing
+ * operation: a property read, a call, `new`), and a syntax error the position
+ * V8 reports, both in the coordinates of the user's source (the wrapper's
+ * prefix only shifts columns on line 1, and is subtracted). A value thrown
+ * that is not an Error, a limit, and an unhandled promise rejection
+ * (`script_error`, "… (uncaught in a promise)") have no position. Messages
+ * are clipped to 2,000 characters, and NUL characters and unpaired
+ * surrogates in them are replaced by U+FFFD, so that an incident can store them.
  *
  * ## Escapes and limits
  *

@@ -6,7 +6,7 @@
  * index.ts), and that process must be one we can lose.
  */
 import ivm from 'isolated-vm';
-import { BOOTSTRAP_SOURCE, RUNTIME_FILENAME, USER_FILENAME } from './bootstrap.js';
+import { BOOTSTRAP_SOURCE, EXPRESSION_PREFIX, EXPRESSION_SUFFIX, RUNTIME_FILENAME, USER_FILENAME, WRAP_PREFIX, WRAP_SUFFIX } from './bootstrap.js';
 import { Lru } from './lru.js';
 import { failureReply, Kind, messageOf, type Request } from './protocol.js';
 import { ExpressionError } from './types.js';
@@ -31,10 +31,20 @@ interface Sandbox {
   isolate: ivm.Isolate;
   context: ivm.Context;
   run: ivm.Reference<unknown>;
+  /** `check(body)`: parses `body` with the isolate's Function constructor, throws a SyntaxError if it is not one function body. */
+  check: ivm.Reference<unknown>;
 }
 
 const TIMEOUT_MESSAGE = 'Script execution timed out.';
-const SYNTAX_LOCATION = new RegExp(` ?\\[${USER_FILENAME}:(\\d+):\\d+\\]$`);
+const SYNTAX_LOCATION = new RegExp(` ?\\[${USER_FILENAME}:(\\d+):(\\d+)\\]$`);
+
+/**
+ * Parses a function body without running it. The Function constructor
+ * refuses a body that closes the function around it ("Single function
+ * literal required"), which is what makes the check sound; it is captured
+ * here, when the context is fresh and hardened.
+ */
+const CHECK_SOURCE = `(function () { 'use strict'; const F = Function; return function check(body) { F(body); }; })()`;
 
 /**
  * Wraps user code so that it runs as the body of a function (its `var`s,
@@ -47,9 +57,17 @@ const SYNTAX_LOCATION = new RegExp(` ?\\[${USER_FILENAME}:(\\d+):\\d+\\]$`);
  * the compiled script; the suffix starts with one, so a trailing `// comment`
  * cannot swallow it.
  */
+function bodyOf(kind: Kind, source: string): string {
+  return kind === Kind.Script ? source : EXPRESSION_PREFIX + source.replace(/;\s*$/, '') + EXPRESSION_SUFFIX;
+}
+
 function wrapSource(kind: Kind, source: string): string {
-  const body = kind === Kind.Script ? source : `return (${source.replace(/;\s*$/, '')}\n);`;
-  return `(function(){const run=($scope)=>{with($scope){return function(){${body}\n}();}};return Object.freeze(run);})()`;
+  return WRAP_PREFIX + bodyOf(kind, source) + WRAP_SUFFIX;
+}
+
+/** How many columns line 1 of the compiled script is shifted against the user's source. */
+function lineOneShift(kind: Kind): number {
+  return WRAP_PREFIX.length + (kind === Kind.Script ? 0 : EXPRESSION_PREFIX.length);
 }
 
 export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunner {
@@ -84,9 +102,14 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
       const script = isolate.compileScriptSync(BOOTSTRAP_SOURCE, { filename: RUNTIME_FILENAME });
       const connect = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
       script.release();
-      const run = connect.applySync(undefined, [new ivm.Reference(fetchVariable)], { result: { reference: true } }) as ivm.Reference<unknown>;
+      // A quarter of the heap: flattening a string and writing its JSON both take a copy.
+      const maxResultChars = Math.floor((memoryLimitMb * 1024 * 1024) / 4);
+      const run = connect.applySync(undefined, [new ivm.Reference(fetchVariable), maxResultChars], { result: { reference: true } }) as ivm.Reference<unknown>;
       connect.release();
-      sandbox = { isolate, context, run };
+      const checkScript = isolate.compileScriptSync(CHECK_SOURCE, { filename: RUNTIME_FILENAME });
+      const check = checkScript.runSync(context, { reference: true }) as ivm.Reference<unknown>;
+      checkScript.release();
+      sandbox = { isolate, context, run, check };
       return sandbox;
     } catch (e) {
       isolate.dispose();
@@ -94,8 +117,13 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     }
   }
 
-  /** Maps an exception out of isolated-vm to our error, dropping an isolate that died. */
-  function hostFailure(box: Sandbox, e: unknown): ExpressionError {
+  /**
+   * Maps an exception out of isolated-vm to our error, dropping an isolate
+   * that died. `run` catches whatever user code throws, so another exception
+   * out of it is a promise that user code rejected and nobody handled
+   * (isolated-vm reports those when the microtasks have run): `inPromise`.
+   */
+  function hostFailure(box: Sandbox, e: unknown, inPromise = false): ExpressionError {
     if (box.isolate.isDisposed) {
       if (sandbox === box) sandbox = undefined;
       cache.clear();
@@ -104,6 +132,10 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     const message = messageOf(e);
     if (message === TIMEOUT_MESSAGE) {
       return new ExpressionError('script_timeout', `the script ran longer than ${timeoutMs} ms`);
+    }
+    if (inPromise) {
+      const name = e instanceof Error && e.name !== '' && e.name !== 'Error' ? `${e.name}: ` : e instanceof Error ? 'Error: ' : '';
+      return new ExpressionError('script_error', `${name}${message} (uncaught in a promise)`);
     }
     return new ExpressionError('script_error', message);
   }
@@ -126,6 +158,18 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     } catch (e) {
       if (e instanceof SyntaxError) return { error: syntaxError(box, kind, source, e) };
       throw hostFailure(box, e);
+    }
+    // The source parses inside the wrapper; it must also parse alone as a
+    // function body. Otherwise it closes the code around it ("}})(); …"):
+    // running the wrapper would run part of it outside the scope, at the top
+    // level of a script, where a `let` outlives the evaluation and is
+    // visible to every later one.
+    try {
+      box.check.applySync(undefined, [bodyOf(kind, source)], { timeout: timeoutMs });
+    } catch (e) {
+      script.release();
+      if (box.isolate.isDisposed || messageOf(e) === TIMEOUT_MESSAGE) throw hostFailure(box, e);
+      return { error: new ExpressionError('syntax_error', `SyntaxError: the source closes the code around it (${messageOf(e)})`) };
     }
     try {
       const fn = script.runSync(box.context, { reference: true, timeout: timeoutMs }) as ivm.Reference<unknown>;
@@ -158,8 +202,12 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     }
     const m = SYNTAX_LOCATION.exec(error.message);
     const message = `SyntaxError: ${error.message.replace(SYNTAX_LOCATION, '')}`;
+    const line = m ? Number(m[1]) : undefined;
+    let column = m ? Number(m[2]) : undefined;
+    // The wrapped source shifts line 1; the bare one (error !== e) does not.
+    if (line === 1 && column !== undefined && error === e) column -= lineOneShift(kind);
     // The host clamps the line to the user's source.
-    return new ExpressionError('syntax_error', message, m ? Number(m[1]) : undefined);
+    return new ExpressionError('syntax_error', message, line, column !== undefined && column >= 1 ? column : undefined);
   }
 
   function evaluateOrThrow(request: Request): string {
@@ -170,7 +218,7 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     try {
       out = box.run.applySync(undefined, [request.kind, fn.derefInto(), request.eager, request.shadowed], { timeout: timeoutMs });
     } catch (e) {
-      throw hostFailure(box, e);
+      throw hostFailure(box, e, true);
     } finally {
       current = undefined;
     }
@@ -185,7 +233,7 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
       try {
         return evaluateOrThrow(request);
       } catch (e) {
-        if (e instanceof ExpressionError) return failureReply(e.code, e.message, e.line);
+        if (e instanceof ExpressionError) return failureReply(e.code, e.message, e.line, e.column);
         return failureReply('script_error', messageOf(e));
       }
     },

@@ -14,7 +14,9 @@
  *
  * A reply is the UTF-8 string `run` returns (`T`, `F`, `R<json>`, `S<json>`,
  * `E<json>`); failures outside user code (syntax errors, limits, a dead
- * sandbox process) use the same `E{"code","message","line"}` form.
+ * sandbox process) use the same `E{"code","message","line","column"}` form
+ * (`line` and `column` are 1-based positions in the user's source, absent
+ * when unknown).
  */
 
 export const Kind = {
@@ -96,8 +98,8 @@ export function decodeRequest(bytes: Buffer): Request {
 }
 
 /** The `E` reply of a failure. */
-export function failureReply(code: string, message: string, line?: number): string {
-  return 'E' + JSON.stringify(line === undefined ? { code, message } : { code, message, line });
+export function failureReply(code: string, message: string, line?: number, column?: number): string {
+  return 'E' + JSON.stringify({ code, message, line, column });
 }
 
 export function messageOf(e: unknown): string {

@@ -81,10 +81,28 @@ function lineCount(source: string): number {
   return source.split(LINE_BREAK).length;
 }
 
-/** A line reported by V8 may point at our closing suffix; keep it inside the user's text. */
-function clampLine(line: number | undefined, source: string): number | undefined {
-  if (line === undefined || !Number.isFinite(line) || line < 1) return undefined;
-  return Math.min(line, lineCount(source));
+/**
+ * A position reported by V8 may point at our closing suffix; keep it inside
+ * the user's text. The column goes with the line: it is dropped when the
+ * line had to be moved, or when it is not a positive integer.
+ */
+function clampPosition(line: unknown, column: unknown, source: string): { line?: number; column?: number } {
+  if (typeof line !== 'number' || !Number.isInteger(line) || line < 1) return {};
+  const last = lineCount(source);
+  if (line > last) return { line: last };
+  if (typeof column !== 'number' || !Number.isInteger(column) || column < 1) return { line };
+  return { line, column };
+}
+
+/** Longest message of an ExpressionError (the sandbox clips user messages already; this covers the rest). */
+const MAX_MESSAGE = 2000;
+/** Characters a database cannot store in text: NUL, unpaired surrogates. */
+const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** A message fit for an incident: bounded, and storable as text. */
+function cleanMessage(message: string): string {
+  const short = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+  return short.replace(BAD_TEXT, '\ufffd');
 }
 
 /**
@@ -291,16 +309,16 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     }
     const out = exchange(kind, strings);
     if (out[0] === 'E') {
-      let failure: { code?: unknown; message?: unknown; line?: unknown };
+      let failure: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
       try {
         failure = JSON.parse(out.slice(1)) as typeof failure;
       } catch {
         failure = {};
       }
       const code = typeof failure.code === 'string' ? failure.code : 'script_error';
-      const message = typeof failure.message === 'string' ? failure.message : 'the script failed';
-      const line = typeof failure.line === 'number' ? clampLine(failure.line, source) : undefined;
-      throw new ExpressionError(code, message, line);
+      const message = typeof failure.message === 'string' ? cleanMessage(failure.message) : 'the script failed';
+      const { line, column } = clampPosition(failure.line, failure.column, source);
+      throw new ExpressionError(code, message, line, column);
     }
     return out;
   }
@@ -311,7 +329,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
       return fn();
     } catch (e) {
       if (e instanceof ExpressionError) throw e;
-      throw new ExpressionError('script_error', messageOf(e));
+      throw new ExpressionError('script_error', cleanMessage(messageOf(e)));
     }
   }
 

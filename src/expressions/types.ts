@@ -2,7 +2,7 @@ import type { Json, JsonObject } from '../errors.js';
 
 /**
  * Why an expression or script failed. `code` is stable:
- * - `script_error`     the user's code threw (message and line from the thrown error)
+ * - `script_error`     the user's code threw (message, line and column from the thrown error)
  * - `script_timeout`   the time limit was hit (infinite loop), or the sandbox
  *                      process stopped answering and was killed
  * - `script_memory`    the memory limit was hit (also when V8 aborted the
@@ -11,17 +11,25 @@ import type { Json, JsonObject } from '../errors.js';
  *                      another reason (a signal, a crash); the next
  *                      evaluation gets a new process
  * - `script_result`    the result cannot be turned into JSON (functions, cycles, …)
+ *                      or stored (a NUL character, an unpaired surrogate, a
+ *                      variable named `__proto__`)
  * - `syntax_error`     the source does not parse
  * - `evaluator_closed` the evaluator was closed (a programming error of the caller)
  */
 export class ExpressionError extends Error {
   readonly code: string;
+  /** 1-based line in the user's source where the failure happened, when known. */
   readonly line?: number;
-  constructor(code: string, message: string, line?: number) {
+  /** 1-based column on `line`, when known (only with a line). */
+  readonly column?: number;
+  constructor(code: string, message: string, line?: number, column?: number) {
     super(message);
     this.name = 'ExpressionError';
     this.code = code;
-    if (line !== undefined) this.line = line;
+    if (line !== undefined) {
+      this.line = line;
+      if (column !== undefined) this.column = column;
+    }
   }
 }
 

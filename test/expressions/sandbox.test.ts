@@ -352,8 +352,21 @@ describe('errors', () => {
     expect(failure(() => ev.condition('amount >', {})).code).toBe('syntax_error');
   });
 
+  it('gives the column with the line, in the coordinates of the user source', () => {
+    expect(failure(() => ev.script('a = 1; null.x', {}))).toMatchObject({ line: 1, column: 13 });
+    expect(failure(() => ev.script('a = 1\n  null.x', {}))).toMatchObject({ line: 2, column: 8 });
+    expect(failure(() => ev.expression('a + null.x', { a: 1 }))).toMatchObject({ line: 1, column: 10 });
+    expect(failure(() => ev.script('a = 1\nb = (;', {}))).toMatchObject({ code: 'syntax_error', line: 2, column: 6 });
+    expect(failure(() => ev.condition('a >* 1', {}))).toMatchObject({ code: 'syntax_error', line: 1, column: 4 });
+    expect(failure(() => ev.script('throw "boom"', {})).column).toBeUndefined();
+  });
+
   it('rejects a source that breaks out of its wrapper', () => {
     expect(failure(() => ev.script('}}}); (function () {', {})).code).toBe('syntax_error');
+    // One that parses inside the wrapper too: it would leave a top-level `let` behind.
+    const escape = '}()}};return Object.freeze(run);})(); let leaked = 1; (function(){const run=($scope)=>{with($scope){return function(){';
+    expect(failure(() => ev.script(escape, {})).code).toBe('syntax_error');
+    expect(ev.expression("(() => {}).constructor('return typeof leaked')()", {})).toBe('undefined');
   });
 
   it('describes thrown non-errors', () => {
