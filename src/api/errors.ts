@@ -11,6 +11,9 @@ const STATUS: Record<string, number> = {
   invalid_json: 400,
   invalid_cursor: 400,
   invalid_variables: 400,
+  invalid_multipart: 400,
+  json_too_deep: 400,
+  page_size_too_large: 400,
   no_none_start_event: 400,
   process_not_found: 404,
   definition_not_found: 404,
@@ -20,6 +23,12 @@ const STATUS: Record<string, number> = {
   route_not_found: 404,
   message_not_correlated: 404,
   message_not_found: 404,
+  incident_not_found: 404,
+  scope_not_found: 404,
+  invalid_reset_target: 400,
+  incident_not_open: 409,
+  incident_not_retryable: 409,
+  incident_retry_pending: 409,
   task_not_open: 409,
   instance_ended: 409,
   external_task_not_locked: 409,
@@ -50,13 +59,19 @@ function fromFastify(err: FastifyError): { status: number; code: string; message
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_PARTS_LIMIT':
     case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
       return { status: 413, code: 'payload_too_large', message: err.message };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return { status: 415, code: 'unsupported_media_type', message: err.message };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'invalid_request', message: err.message };
+    case 'FST_PROTO_VIOLATION':
+      return { status: 400, code: 'invalid_multipart', message: err.message };
   }
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    return { status: err.statusCode, code: 'invalid_request', message: err.message };
+    const code = err.statusCode === 413 ? 'payload_too_large' : err.statusCode === 415 ? 'unsupported_media_type' : 'invalid_request';
+    return { status: err.statusCode, code, message: err.message };
   }
   return null;
 }
@@ -82,11 +97,17 @@ export function errorHandler(error: FastifyError, req: FastifyRequest, reply: Fa
     });
     return;
   }
-  // Text Postgres cannot store (a NUL character in a string or JSON value) is the
-  // client's input, not our failure.
+  // Text Postgres cannot store (a NUL character in a string or JSON value, a
+  // lone surrogate) or a number outside a column's range is the client's
+  // input, not our failure. The guards (src/api/guards.ts) and schemas catch
+  // most of it earlier with a clearer message; this is the backstop.
   const pgCode = (error as { code?: unknown }).code;
   if (pgCode === '22021' || pgCode === '22P05' || pgCode === '22P02') {
     void reply.status(400).send({ code: 'invalid_request', message: 'the request contains text the database cannot store (e.g. a NUL character)' });
+    return;
+  }
+  if (pgCode === '22003') {
+    void reply.status(400).send({ code: 'invalid_request', message: 'a number in the request is out of range' });
     return;
   }
   req.log.error({ err }, 'request failed');

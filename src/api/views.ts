@@ -25,6 +25,9 @@ export function instanceView(r: ProcessInstanceRow) {
       message: i.message,
       elementId: i.elementId,
       ...(i.line !== undefined ? { line: i.line } : {}),
+      ...(i.column !== undefined ? { column: i.column } : {}),
+      ...(i.attempts !== undefined ? { attempts: i.attempts } : {}),
+      tokenId: i.tokenId,
       createdAt: i.createdAt,
     })),
     waits: Object.values(r.state.triggers ?? {})
@@ -87,8 +90,13 @@ export function incidentView(i: IncidentRow) {
     code: i.code,
     message: i.message,
     line: i.line,
+    column: i.column,
+    attempts: i.attempts,
+    ...(i.details !== null ? { details: i.details } : {}),
     createdAt: iso(i.created_at),
     resolvedAt: iso(i.resolved_at),
+    /** retrying (queued), retried, cancelled (its token is gone), reset; null while open */
+    resolution: i.resolution,
   };
 }
 
@@ -97,13 +105,23 @@ export function encodeCursor(lastId: string | number): string {
   return Buffer.from(String(lastId)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): string | undefined {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The last id a cursor names: a UUID (`kind: 'uuid'`), a non-negative safe
+ * integer (`kind: 'int'`, history ids), or either when the caller does not say.
+ * Anything else (garbage, base64 of garbage, negative or huge numbers) is a
+ * 400 invalid_cursor rather than a value the database would choke on.
+ */
+export function decodeCursor(cursor: string | undefined, kind?: 'uuid' | 'int'): string | undefined {
   if (cursor === undefined || cursor === '') return undefined;
-  const raw = Buffer.from(cursor, 'base64url').toString();
-  if (raw.length === 0 || raw.length > 100 || !/^[0-9a-f-]+$/i.test(raw)) {
+  const raw = /^[A-Za-z0-9_-]{1,100}={0,2}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('latin1') : '';
+  const isUuid = UUID.test(raw);
+  const isInt = /^\d{1,15}$/.test(raw);
+  if ((kind === 'uuid' && !isUuid) || (kind === 'int' && !isInt) || (!isUuid && !isInt)) {
     throw new BatonError('invalid_cursor', 'cursor is not one this API gave out');
   }
-  return raw;
+  return isUuid ? raw.toLowerCase() : raw;
 }
 
 export function page<T, V>(rows: T[], limit: number, view: (r: T) => V, idOf: (r: T) => string | number) {

@@ -5,6 +5,7 @@
  */
 import type { JsonObject } from '../errors.js';
 import { extension, extensions, list, str, text, child, type ModdleElement } from './model.js';
+import { addDuration, parseDuration } from './timer.js';
 import type { HumanTaskDefinition, InputParameter, ServiceTaskDefinition } from './types.js';
 
 type Report = (message: string) => void;
@@ -113,6 +114,22 @@ export function readServiceTask(el: ModdleElement, report: Report): ServiceTaskD
     }
   }
 
+  // Camunda 7's per-activity retry policy, `R<n>/<duration>`: n tries in all,
+  // a fixed delay between them (instead of the worker's exponential backoff).
+  let retryBackoffMs: number | null = null;
+  const cycle = str(extension(el, 'camunda:FailedJobRetryTimeCycle'), 'body')?.trim() ?? null;
+  if (cycle !== null && cycle !== '') {
+    const m = /^R(\d+)\/(P.+)$/i.exec(cycle);
+    const delay = m ? parseDuration(m[2]!) : null;
+    if (!m || !delay) {
+      report(`camunda:failedJobRetryTimeCycle must be R<n>/<ISO 8601 duration>, got '${cycle}'`);
+      ok = false;
+    } else {
+      retries = Number(m[1]);
+      retryBackoffMs = addDuration(new Date(0), delay).getTime();
+    }
+  }
+
   const inputs: InputParameter[] = [];
   const zIo = extension(el, 'zeebe:IoMapping');
   for (const input of list(zIo, 'inputParameters')) {
@@ -176,5 +193,5 @@ export function readServiceTask(el: ModdleElement, report: Report): ServiceTaskD
   const resultVariable = text(el, 'resultVariable') ?? text(spiffOp, 'resultVariable');
 
   if (!ok || topic === null) return null;
-  return { topic, retries, inputs, headers, resultVariable };
+  return { topic, retries, retryBackoffMs, inputs, headers, resultVariable };
 }

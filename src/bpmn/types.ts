@@ -243,7 +243,10 @@ export interface InputParameter {
 
 export interface ServiceTaskDefinition {
   readonly topic: string;
+  /** tries in all (zeebe:taskDefinition retries, the count of camunda:failedJobRetryTimeCycle R<n>/…; default 3) */
   readonly retries: number;
+  /** fixed delay between tries, from camunda:failedJobRetryTimeCycle; null → exponential backoff */
+  readonly retryBackoffMs: number | null;
   readonly inputs: readonly InputParameter[];
   readonly headers: Readonly<Record<string, string>>;
   readonly resultVariable: string | null;

@@ -11,7 +11,7 @@
  */
 import type { JsonObject } from '../errors.js';
 import type { ElementOfType } from '../bpmn/types.js';
-import { describeFailure, type BehaviourTable, type Run } from './run.js';
+import { columnOf, describeFailure, type BehaviourTable, type Run } from './run.js';
 import type { Token } from './types.js';
 import { throwError, throwEscalation, throwMessage, throwSignal, waitForEvent } from './events.js';
 import { renderTemplate } from './template.js';
@@ -30,7 +30,7 @@ function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
       input[param.name] = run.ctx.evaluator.expression(param.value, run.visibleVariables(token.scopeId));
     } catch (err) {
       const f = describeFailure(err);
-      run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line);
+      run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line, false, columnOf(f));
       return;
     }
   }
@@ -45,6 +45,7 @@ function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
       topic: el.service.topic,
       input,
       retries: el.service.retries,
+      ...(el.service.retryBackoffMs !== null ? { retryBackoffMs: el.service.retryBackoffMs } : {}),
       headers: { ...el.service.headers },
       resultVariable: el.service.resultVariable,
     },
@@ -202,7 +203,7 @@ export const behaviours: BehaviourTable = {
         variables[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (visible[m.source] ?? null) : run.ctx.evaluator.expression(m.source, visible);
       } catch (err) {
         const f = describeFailure(err);
-        run.incident(token, 'input_error', `input mapping '${m.target}' failed: ${f.message}`, f.line);
+        run.incident(token, 'input_error', `input mapping '${m.target}' failed: ${f.message}`, f.line, false, columnOf(f));
         return;
       }
     }

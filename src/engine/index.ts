@@ -227,6 +227,14 @@
  * 'incident' can later be retried by executing its element again, or — when
  * `resumeAt === 'leave'` — by re-running only the leaving step.
  *
+ * ## Operator controls (operator.ts)
+ *
+ * `retryIncident` runs the stopped token again; `setVariables` writes
+ * variables while the instance waits; `reset` withdraws every token and starts
+ * one at a chosen element. Each is ignored when it no longer applies (the
+ * incident was resolved meanwhile, the scope is gone); the API checks first
+ * with the exported `…Problem` functions to answer 4xx instead.
+ *
  * ## Extending
  *
  * Element behaviours live in the `behaviours` dispatch table (behaviours.ts),
@@ -243,10 +251,12 @@ import type { ProcessGraph } from '../bpmn/types.js';
 import { behaviours } from './behaviours.js';
 import { Run, describeFailure } from './run.js';
 import { fireTrigger, openEventSubProcessTriggers, throwError, throwEscalation } from './events.js';
+import { resetInstance, retryIncident, setVariables } from './operator.js';
 import type { EngineContext, EngineEvent, InstanceState, StepResult, Token } from './types.js';
 
 export type * from './types.js';
 export { DEFAULT_MAX_ELEMENT_EXECUTIONS } from './run.js';
+export { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from './operator.js';
 
 /**
  * Starts an instance at the root scope's none start event (or at
@@ -331,7 +341,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
     case 'serviceJobFailed': {
       const token = findJobToken(run, event.jobId);
       if (!token) return ignored(state);
-      run.incident(token, 'service_failed', event.message);
+      run.incident(token, 'service_failed', event.message, undefined, false, event.attempts !== undefined ? { attempts: event.attempts } : {});
       break;
     }
     case 'serviceJobBpmnError': {
@@ -401,6 +411,15 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
       run.incident(token, 'child_terminated', `called instance '${event.childId}' was terminated`);
       break;
     }
+    case 'retryIncident':
+      if (!retryIncident(run, event.incidentId)) return ignored(state);
+      break;
+    case 'setVariables':
+      if (!setVariables(run, event.variables, event.scopeId)) return ignored(state);
+      break;
+    case 'reset':
+      if (!resetInstance(run, event.elementId)) return ignored(state);
+      break;
   }
   run.advance();
   return run.result();

@@ -12,7 +12,7 @@
  */
 import type { Json, JsonObject } from '../errors.js';
 import type { GraphElement } from '../bpmn/types.js';
-import { describeFailure, type Run } from './run.js';
+import { columnOf, describeFailure, type Run } from './run.js';
 import type { LoopState, Token } from './types.js';
 import { recordCompensable } from './compensation.js';
 
@@ -80,7 +80,7 @@ function evaluate<T>(run: Run, token: Token, fn: () => T, what: string): T | und
     return fn();
   } catch (err) {
     const f = describeFailure(err);
-    run.incident(token, 'loop_error', `${what} of '${token.elementId}' failed: ${f.message}`, f.line);
+    run.incident(token, 'loop_error', `${what} of '${token.elementId}' failed: ${f.message}`, f.line, false, columnOf(f));
     return undefined;
   }
 }
@@ -127,7 +127,7 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
         : run.ctx.evaluator.expression(source, run.visibleVariables(inner.scopeId));
     } catch (err) {
       const f = describeFailure(err);
-      run.incident(inner, 'loop_error', `output element of '${element.id}' failed: ${f.message}`, f.line, true);
+      run.incident(inner, 'loop_error', `output element of '${element.id}' failed: ${f.message}`, f.line, true, columnOf(f));
       return;
     }
     state.output[index] = value;

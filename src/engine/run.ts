@@ -11,6 +11,7 @@ import type { ElementType, GraphElement, ProcessGraph } from '../bpmn/types.js';
 import type {
   ChildEvent,
   Effect,
+  Incident,
   EngineContext,
   HistoryEntry,
   InstanceState,
@@ -87,16 +88,23 @@ export interface UserCodeFailure {
   code: string | null;
   message: string;
   line?: number;
+  column?: number;
+}
+
+/** The column of a failure, in the shape Run.incident takes it. */
+export function columnOf(f: UserCodeFailure): { column?: number } {
+  return f.column !== undefined ? { column: f.column } : {};
 }
 
 export function describeFailure(err: unknown): UserCodeFailure {
   if (err !== null && typeof err === 'object') {
-    const e = err as { code?: unknown; message?: unknown; line?: unknown };
+    const e = err as { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
     const failure: UserCodeFailure = {
       code: typeof e.code === 'string' ? e.code : null,
       message: typeof e.message === 'string' ? e.message : String(err),
     };
     if (typeof e.line === 'number') failure.line = e.line;
+    if (typeof e.column === 'number') failure.column = e.column;
     return failure;
   }
   return { code: null, message: String(err) };
@@ -298,7 +306,7 @@ export class Run {
       assigned = this.ctx.evaluator.script(source, this.visibleVariables(token.scopeId)).assigned;
     } catch (err) {
       const f = describeFailure(err);
-      this.incident(token, f.code ?? 'script_error', f.message, f.line, resumeAtLeave);
+      this.incident(token, f.code ?? 'script_error', f.message, f.line, resumeAtLeave, columnOf(f));
       return false;
     }
     this.writeVariables(token.scopeId, assigned);
@@ -323,30 +331,47 @@ export class Run {
     this.fresh.push(token.id);
   }
 
+  /** Makes a stopped token (incident) run again from where it stopped: its element, or only the leaving (`resumeAt`). */
+  ready(token: Token): void {
+    token.state = 'ready';
+    delete token.wait;
+    this.fresh.push(token.id);
+  }
+
   wait(token: Token, wait: Wait): void {
     token.state = 'waiting';
     token.wait = wait;
     delete token.resumeAt;
   }
 
-  incident(token: Token, code: string, message: string, line?: number, resumeAtLeave = false): void {
+  incident(
+    token: Token,
+    code: string,
+    message: string,
+    line?: number,
+    resumeAtLeave = false,
+    extra: { column?: number; attempts?: number } = {},
+  ): void {
     token.state = 'incident';
     delete token.wait;
     if (resumeAtLeave) token.resumeAt = 'leave';
     else delete token.resumeAt;
-    const incident = {
+    const incident: Incident = {
       id: this.ctx.newId(),
       code,
       message,
       elementId: token.elementId,
       tokenId: token.id,
       ...(line !== undefined ? { line } : {}),
+      ...(extra.column !== undefined ? { column: extra.column } : {}),
+      attempts: extra.attempts ?? (token.retries ?? 0) + 1,
       createdAt: this.ctx.now().toISOString(),
     };
     this.state.incidents.push(incident);
     this.emit({ type: 'incidentOpened', incident });
     const data: JsonObject = { incidentId: incident.id, code, message };
     if (line !== undefined) data['line'] = line;
+    if (extra.column !== undefined) data['column'] = extra.column;
     this.history('incident', {
       elementId: token.elementId,
       elementType: this.graph.elements[token.elementId]?.type ?? null,
@@ -532,7 +557,7 @@ export class Run {
       return this.ctx.evaluator.condition(condition, this.visibleVariables(token.scopeId));
     } catch (err) {
       const f = describeFailure(err);
-      this.incident(token, 'condition_error', `condition of sequence flow '${flowId}' failed: ${f.message}`, f.line, resumeAtLeave);
+      this.incident(token, 'condition_error', `condition of sequence flow '${flowId}' failed: ${f.message}`, f.line, resumeAtLeave, columnOf(f));
       return null;
     }
   }
@@ -546,6 +571,7 @@ export class Run {
     this.elementHistory('element_completed', token, element);
     delete token.resumeAt;
     delete token.triggered;
+    delete token.retries;
     if (this.state.triggers) this.closeTriggers((t) => t.tokenId === token.id);
     if (!('loop' in element && element.loop !== null && token.loopIndex === undefined)) recordCompensable(this, token, element, token.scopeId);
     if (flowIds.length === 0) {
@@ -585,6 +611,7 @@ export class Run {
   /** Moves a token to another element of its scope without a sequence flow (link events, event-based gateways). */
   jump(token: Token, targetId: string): void {
     token.elementId = targetId;
+    delete token.retries;
     delete token.arrivedVia;
     delete token.resumeAt;
     delete token.wait;
@@ -729,10 +756,10 @@ export class Run {
     delete this.state.tokens[token.id];
   }
 
-  resolveIncidents(match: (incident: InstanceState['incidents'][number]) => boolean): void {
+  resolveIncidents(match: (incident: Incident) => boolean, reason: 'cancelled' | 'retried' | 'reset' = 'cancelled'): void {
     const keep = [];
     for (const incident of this.state.incidents) {
-      if (match(incident)) this.emit({ type: 'incidentResolved', incidentId: incident.id, reason: 'cancelled' });
+      if (match(incident)) this.emit({ type: 'incidentResolved', incidentId: incident.id, reason });
       else keep.push(incident);
     }
     this.state.incidents = keep;

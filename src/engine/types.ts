@@ -152,6 +152,8 @@ export interface Token {
    * leaving step; without it a retry re-executes the element.
    */
   resumeAt?: 'leave';
+  /** operator retries of this token at its current element */
+  retries?: number;
 }
 
 /** A live variable scope: the process instance itself or an embedded subprocess run. */
@@ -183,8 +185,13 @@ export interface Incident {
   elementId: string;
   /** null for an incident without a token (the timer of an event subprocess start, which hangs on a scope) */
   tokenId: string | null;
-  /** script line, when the failure came from user code */
+  /** script line and column, when the failure came from user code */
   line?: number;
+  column?: number;
+  /** tries of the failing work when the incident opened: service job tries, else 1 + operator retries of the token */
+  attempts?: number;
+  /** what an operator needs to act on it (e.g. the inbox event a step could not apply) */
+  details?: JsonObject;
   createdAt: string;
 }
 
@@ -224,8 +231,8 @@ export type EngineEvent =
   | { type: 'start'; variables?: JsonObject; startEventId?: string; parent?: ParentLink }
   | { type: 'humanTaskCompleted'; taskId: string; variables?: JsonObject }
   | { type: 'serviceJobCompleted'; jobId: string; variables?: JsonObject }
-  /** a service job failed with no retries left */
-  | { type: 'serviceJobFailed'; jobId: string; message: string }
+  /** a service job failed with no retries left; attempts: how often it was tried */
+  | { type: 'serviceJobFailed'; jobId: string; message: string; attempts?: number }
   | { type: 'serviceJobBpmnError'; jobId: string; errorCode: string; message?: string }
   | { type: 'cancel'; reason?: string }
   /** a timer of `timerScheduled` is due */
@@ -242,7 +249,23 @@ export type EngineEvent =
    */
   | { type: 'childFailed'; childId: string; errorCode: string; message: string; kind: 'error' | 'escalation' | 'incident' }
   /** the child was cancelled from outside */
-  | { type: 'childTerminated'; childId: string };
+  | { type: 'childTerminated'; childId: string }
+  // ---- operator controls ----
+  /** run the element whose token an incident stopped again (or only its leaving, see Token.resumeAt) */
+  | { type: 'retryIncident'; incidentId: string }
+  /**
+   * set variables while the instance waits: in the root scope (process
+   * variables), or in one scope instance (a subprocess's locals) when scopeId
+   * is given; null is a value, not a deletion
+   */
+  | { type: 'setVariables'; variables: JsonObject; scopeId?: string }
+  /**
+   * rewind to an element: every token is withdrawn (tasks, jobs, timers,
+   * subscriptions and called instances cancelled, incidents resolved) and one
+   * token starts at `elementId`, inside fresh scope instances of the embedded
+   * subprocesses that contain it; variables stay as they are
+   */
+  | { type: 'reset'; elementId: string };
 
 export interface HumanTaskSpec {
   id: string;
@@ -267,7 +290,10 @@ export interface ServiceJobSpec {
   topic: string;
   /** evaluated input parameters */
   input: JsonObject;
+  /** tries in all before the failure becomes an incident */
   retries: number;
+  /** fixed delay between tries (camunda:failedJobRetryTimeCycle); absent → the worker's exponential backoff */
+  retryBackoffMs?: number;
   /** static headers (zeebe:taskHeaders) */
   headers: Record<string, string>;
   /** where the result goes, when the model names a variable */
@@ -296,7 +322,7 @@ export type Effect =
   | { type: 'serviceJobCancelled'; jobId: string }
   | { type: 'incidentOpened'; incident: Incident }
   /** an open incident went away because its token was cancelled (terminate end event, cancel) */
-  | { type: 'incidentResolved'; incidentId: string; reason: 'cancelled' }
+  | { type: 'incidentResolved'; incidentId: string; reason: 'cancelled' | 'retried' | 'reset' }
   | { type: 'history'; entry: HistoryEntry }
   /** a timer to fire at `dueAt`; answer with `timerFired { timerId }` */
   | { type: 'timerScheduled'; timer: TimerSpec }

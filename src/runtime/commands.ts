@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { compileFiles, type ModelFile } from '../bpmn/index.js';
+import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '../engine/index.js';
 import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
@@ -20,6 +21,7 @@ import {
   lockDeployments,
 } from '../store/definitions.js';
 import { insertInboxEvent, isInboxEventProcessed } from '../store/inbox.js';
+import { claimIncidentRetry, getIncident } from '../store/incidents.js';
 import { getInstance } from '../store/instances.js';
 import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
@@ -171,10 +173,66 @@ export function createCommands(deps: CommandDeps) {
     kind: 'cancel' | 'suspend' | 'resume',
     payload: JsonObject,
   ): Promise<{ instanceId: string; inboxId: number }> {
+    await liveInstance(instanceId);
+    const inboxId = await insertInboxEvent(db, instanceId, kind, payload);
+    await ring(instanceId);
+    return { instanceId, inboxId };
+  }
+
+  async function liveInstance(instanceId: string): Promise<ProcessInstanceRow> {
     const row = await getInstance(db, instanceId);
     if (!row) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
     if (ENDED.has(row.status)) throw new BatonError('instance_ended', `process instance ${instanceId} is ${row.status}`);
-    const inboxId = await insertInboxEvent(db, instanceId, kind, payload);
+    return row;
+  }
+
+  // ---- operator controls (see engine/operator.ts) -------------------------
+
+  /**
+   * POST /v1/incidents/:id/retry. Checked against the instance as it is now
+   * for a clear 4xx; the step re-checks, since the instance may move on in
+   * between (then the retry is a no-op and the incident shows why it closed).
+   */
+  async function retryIncident(incidentId: string): Promise<{ instanceId: string; inboxId: number }> {
+    const incident = await getIncident(db, incidentId);
+    if (!incident) throw new BatonError('incident_not_found', `incident ${incidentId} not found`);
+    if (incident.resolved_at !== null) throw new BatonError('incident_not_open', `incident ${incidentId} is resolved (${incident.resolution ?? 'closed'})`);
+    const row = await liveInstance(incident.instance_id);
+    const problem = incidentRetryProblem(row.state, incidentId);
+    if (problem) throw new BatonError(problem.code, problem.message);
+    const inboxId = await db.transaction().execute(async (trx) => {
+      if (!(await claimIncidentRetry(trx, incidentId))) {
+        throw new BatonError('incident_retry_pending', `a retry of incident ${incidentId} is already queued`);
+      }
+      const inboxId = await insertInboxEvent(trx, row.id, 'retryIncident', { incidentId });
+      // an event the step runner set aside (runtime/poison.ts) is replayed right after
+      const d = incident.details;
+      if (d?.replay === true && typeof d.kind === 'string' && d.payload && typeof d.payload === 'object' && !Array.isArray(d.payload)) {
+        return insertInboxEvent(trx, row.id, d.kind, d.payload);
+      }
+      return inboxId;
+    });
+    await ring(row.id);
+    return { instanceId: row.id, inboxId };
+  }
+
+  /** PATCH /v1/process-instances/:id/variables */
+  async function setVariables(instanceId: string, variables: JsonObject, scopeId?: string): Promise<{ instanceId: string; inboxId: number }> {
+    const row = await liveInstance(instanceId);
+    const problem = setVariablesProblem(row.state, scopeId);
+    if (problem) throw new BatonError(problem.code, problem.message);
+    const inboxId = await insertInboxEvent(db, instanceId, 'setVariables', { variables, ...(scopeId !== undefined ? { scopeId } : {}) });
+    await ring(instanceId);
+    return { instanceId, inboxId };
+  }
+
+  /** POST /v1/process-instances/:id/reset */
+  async function resetInstance(instanceId: string, elementId: string): Promise<{ instanceId: string; inboxId: number }> {
+    const row = await liveInstance(instanceId);
+    const graph = await deps.definitions.get(db, row.definition_id);
+    const problem = resetTargetProblem(graph, elementId);
+    if (problem) throw new BatonError('invalid_reset_target', `cannot reset to '${elementId}': ${problem}`);
+    const inboxId = await insertInboxEvent(db, instanceId, 'reset', { elementId });
     await ring(instanceId);
     return { instanceId, inboxId };
   }
@@ -251,7 +309,7 @@ export function createCommands(deps: CommandDeps) {
       if (!updated) throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
       return { retries, incident: false };
     }
-    await finishJob(jobId, workerId, 'failed', 'serviceJobFailed', { message: input.message }, input.message);
+    await finishJob(jobId, workerId, 'failed', 'serviceJobFailed', { message: input.message, attempts: job.attempts }, input.message);
     return { retries: 0, incident: true };
   }
 
@@ -298,6 +356,9 @@ export function createCommands(deps: CommandDeps) {
     cancelInstance: (id: string, reason?: string) => instanceCommand(id, 'cancel', reason ? { reason } : {}),
     suspendInstance: (id: string) => instanceCommand(id, 'suspend', {}),
     resumeInstance: (id: string) => instanceCommand(id, 'resume', {}),
+    retryIncident,
+    setVariables,
+    resetInstance,
     waitForInstance,
     fetchAndLock,
     completeJob,

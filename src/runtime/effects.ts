@@ -12,9 +12,9 @@ import { definitionById } from '../store/definitions.js';
 import { appendHistory } from '../store/history.js';
 import { insertInboxEvent } from '../store/inbox.js';
 import { insertIncident, resolveIncident } from '../store/incidents.js';
-import { cancelServiceJob, insertServiceJobs } from '../store/jobs.js';
+import { cancelServiceJob, getServiceJob, insertServiceJobs } from '../store/jobs.js';
 import type { InboxRow, ProcessInstanceRow } from '../store/schema.js';
-import { closeHumanTask, insertHumanTasks } from '../store/tasks.js';
+import { closeHumanTask, getHumanTask, insertHumanTasks } from '../store/tasks.js';
 import { deleteInstanceWaits, deleteSubscription, deleteTimer, insertSubscription, insertTimers } from '../store/waits.js';
 import { broadcastSignal, consumeBuffered, lockCorrelations, publishMessage, resolveCalled, spawnInstance } from './correlation.js';
 
@@ -29,6 +29,25 @@ export interface EffectOutput {
   again: boolean;
 }
 
+/**
+ * The step wanted to cancel a task or job whose outcome was already accepted
+ * (the API completed the task, a worker finished the job) but not yet applied:
+ * the two raced, and the outcome committed first. The step is rolled back and
+ * run again with the outcome applied first (see step.ts), so a 2xx given for a
+ * completion is never silently overridden by a later interrupting event.
+ */
+export class StepConflict extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepConflict';
+  }
+}
+
+export interface EffectOptions {
+  /** throw StepConflict on a lost race (see above); false: the cancel loses quietly */
+  strict: boolean;
+}
+
 export function emptyOutput(): EffectOutput {
   return { rings: new Set(), topics: new Set(), earliestTimer: null, again: false };
 }
@@ -40,6 +59,7 @@ export async function writeEffects(
   effects: Effect[],
   applied: InboxRow[],
   out: EffectOutput,
+  options: EffectOptions = { strict: false },
 ): Promise<void> {
   const instanceId = row.id;
   const processKey = row.process_key;
@@ -84,16 +104,23 @@ export async function writeEffects(
       case 'timerScheduled':
         break;
       case 'humanTaskClosed':
-        await closeHumanTask(trx, e.taskId, e.state);
+        if (!(await closeHumanTask(trx, e.taskId, e.state)) && e.state === 'cancelled' && options.strict) {
+          if ((await getHumanTask(trx, e.taskId))?.state === 'completed') {
+            throw new StepConflict(`task ${e.taskId} was completed while the step cancelled it`);
+          }
+        }
         break;
       case 'serviceJobCancelled':
-        await cancelServiceJob(trx, e.jobId);
+        if (!(await cancelServiceJob(trx, e.jobId)) && options.strict) {
+          const job = await getServiceJob(trx, e.jobId);
+          if (job && job.state !== 'cancelled') throw new StepConflict(`service job ${e.jobId} ended (${job.state}) while the step cancelled it`);
+        }
         break;
       case 'incidentOpened':
         await insertIncident(trx, instanceId, processKey, e.incident);
         break;
       case 'incidentResolved':
-        await resolveIncident(trx, e.incidentId);
+        await resolveIncident(trx, e.incidentId, e.reason);
         break;
       case 'timerCancelled':
         await deleteTimer(trx, e.timerId);

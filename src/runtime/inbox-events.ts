@@ -32,7 +32,14 @@ export function toEngineEvent(ev: InboxRow): EngineEvent | null {
     case 'serviceJobCompleted':
       return str(p.jobId) ? { type: 'serviceJobCompleted', jobId: str(p.jobId)!, ...withVars } : null;
     case 'serviceJobFailed':
-      return str(p.jobId) ? { type: 'serviceJobFailed', jobId: str(p.jobId)!, message: str(p.message) ?? 'service job failed' } : null;
+      return str(p.jobId)
+        ? {
+            type: 'serviceJobFailed',
+            jobId: str(p.jobId)!,
+            message: str(p.message) ?? 'service job failed',
+            ...(typeof p.attempts === 'number' ? { attempts: p.attempts } : {}),
+          }
+        : null;
     case 'serviceJobBpmnError':
       return str(p.jobId) && str(p.errorCode)
         ? { type: 'serviceJobBpmnError', jobId: str(p.jobId)!, errorCode: str(p.errorCode)!, ...(str(p.message) ? { message: str(p.message)! } : {}) }
@@ -54,6 +61,12 @@ export function toEngineEvent(ev: InboxRow): EngineEvent | null {
     }
     case 'childTerminated':
       return str(p.childId) ? { type: 'childTerminated', childId: str(p.childId)! } : null;
+    case 'retryIncident':
+      return str(p.incidentId) ? { type: 'retryIncident', incidentId: str(p.incidentId)! } : null;
+    case 'setVariables':
+      return variables ? { type: 'setVariables', variables, ...(str(p.scopeId) ? { scopeId: str(p.scopeId)! } : {}) } : null;
+    case 'reset':
+      return str(p.elementId) ? { type: 'reset', elementId: str(p.elementId)! } : null;
     default:
       return null;
   }

@@ -17,6 +17,7 @@ import type { Db } from '../store/db.js';
 import { insertInboxEvent } from '../store/inbox.js';
 import { claimServiceJobs, finishLockedJob, retryLockedJob } from '../store/jobs.js';
 import type { ServiceJobRow } from '../store/schema.js';
+import { describeDbError, isPoison } from './poison.js';
 
 export interface ServiceWorkerDeps {
   db: Db;
@@ -29,8 +30,13 @@ export interface ServiceWorkerDeps {
   lockMs?: number;
   /** how often to look for work when no doorbell rings */
   pollMs?: number;
-  /** delay before retrying a retryable failure, multiplied by the attempt number */
+  /**
+   * base delay before retrying a retryable failure: doubled per try
+   * (base, 2×base, 4×base, … up to maxRetryBackoffMs), unless the model
+   * fixes the delay (camunda:failedJobRetryTimeCycle)
+   */
   retryBackoffMs?: number;
+  maxRetryBackoffMs?: number;
 }
 
 export interface ServiceWorker {
@@ -42,6 +48,7 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
   const lockMs = deps.lockMs ?? 60_000;
   const pollMs = deps.pollMs ?? 500;
   const backoff = deps.retryBackoffMs ?? 1000;
+  const maxBackoff = deps.maxRetryBackoffMs ?? 10 * 60_000;
   const topics = [...deps.connectors.keys()];
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const log = deps.logger.child({ workerId });
@@ -58,13 +65,19 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
     { concurrency: 1 },
   );
 
-  async function report(job: ServiceJobRow, outcome: ConnectorOutcome): Promise<void> {
+  async function report(job: ServiceJobRow, reported: ConnectorOutcome): Promise<void> {
+    // error texts may echo a remote body; Postgres text cannot hold NUL
+    const outcome: ConnectorOutcome = reported.kind === 'completed' ? reported : { ...reported, message: reported.message.replaceAll('\u0000', '\uFFFD') };
     const jlog = log.child({ jobId: job.id, instanceId: job.instance_id, elementId: job.element_id });
+    // A technical failure (retryable: network, 5xx, timeout) is tried again
+    // while tries are left; a non-retryable one (4xx, no connector) and the
+    // last try become an incident. A BPMN error is never retried: it is an
+    // answer, for the model's boundary event.
     if (outcome.kind === 'failed' && outcome.retryable && job.retries - 1 > 0) {
       const retries = job.retries - 1;
-      const attempt = Math.max(1, 4 - retries);
-      await retryLockedJob(deps.db, job.id, workerId, retries, backoff * attempt, outcome.message);
-      jlog.info({ retries, message: outcome.message }, 'service job failed; will retry');
+      const delay = retryDelayMs(job, backoff, maxBackoff);
+      await retryLockedJob(deps.db, job.id, workerId, retries, delay, outcome.message);
+      jlog.info({ retries, delayMs: delay, message: outcome.message }, 'service job failed; will retry');
       return;
     }
     const [state, kind, payload, message]: [
@@ -77,15 +90,25 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
         ? ['completed', 'serviceJobCompleted', { jobId: job.id, variables: resultVariables(job, outcome.variables) }, null]
         : outcome.kind === 'bpmnError'
           ? ['bpmn_error', 'serviceJobBpmnError', { jobId: job.id, errorCode: outcome.errorCode, message: outcome.message }, outcome.message]
-          : ['failed', 'serviceJobFailed', { jobId: job.id, message: outcome.message }, outcome.message];
-    const finished = await deps.db.transaction().execute(async (trx) => {
-      const row = await finishLockedJob(trx, job.id, workerId, state, message);
-      // Our lock expired and someone else took the job, or it was cancelled:
-      // their outcome (or the cancel) wins, ours is dropped.
-      if (!row) return false;
-      await insertInboxEvent(trx, job.instance_id, kind, payload);
-      return true;
-    });
+          : ['failed', 'serviceJobFailed', { jobId: job.id, message: outcome.message, attempts: job.attempts }, outcome.message];
+    let finished: boolean;
+    try {
+      finished = await deps.db.transaction().execute(async (trx) => {
+        const row = await finishLockedJob(trx, job.id, workerId, state, message);
+        // Our lock expired and someone else took the job, or it was cancelled:
+        // their outcome (or the cancel) wins, ours is dropped.
+        if (!row) return false;
+        await insertInboxEvent(trx, job.instance_id, kind, payload);
+        return true;
+      });
+    } catch (err) {
+      // A result Postgres refuses (a NUL character in a string, …) would fail
+      // the same way on every try: it becomes the job's failure, not a retry loop.
+      if (!isPoison(err) || outcome.kind === 'failed') throw err;
+      jlog.warn({ err }, 'the connector result cannot be stored; failing the job');
+      await report(job, { kind: 'failed', message: `the result cannot be stored: ${describeDbError(err)}`, retryable: false });
+      return;
+    }
     if (!finished) {
       jlog.warn('service job changed hands before we reported; result dropped');
       return;
@@ -169,6 +192,12 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
       return closing;
     },
   };
+}
+
+/** The model's fixed delay, else base × 2^(tries − 1), capped. `attempts` counts this try (claims increment it). */
+export function retryDelayMs(job: Pick<ServiceJobRow, 'attempts' | 'retry_backoff_ms'>, base: number, max: number): number {
+  if (job.retry_backoff_ms !== null) return job.retry_backoff_ms;
+  return Math.min(max, base * 2 ** Math.max(0, Math.min(30, job.attempts - 1)));
 }
 
 /**

@@ -22,7 +22,8 @@ import { markInboxProcessed, pendingInboxEvents, pendingInboxIds } from '../stor
 import { instanceExists, lockInstance, saveInstance } from '../store/instances.js';
 import type { InboxRow } from '../store/schema.js';
 import type { DefinitionCache } from './definitions.js';
-import { emptyOutput, writeEffects, type EffectOutput } from './effects.js';
+import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
+import { describeDbError, isPoison, outcomesFirst, rejectEvent } from './poison.js';
 import { toEngineEvent } from './inbox-events.js';
 
 export interface StepDeps {
@@ -43,6 +44,11 @@ export type StepOutcome =
   | { kind: 'stepped'; applied: number; status: string };
 
 const ENDED = new Set(['completed', 'terminated']);
+/**
+ * Operator events that apply even while the instance is suspended: cancel, and
+ * setting variables (suspend, fix the data, resume is the point of both).
+ */
+const PASS_SUSPENSION = new Set(['cancel', 'setVariables']);
 
 export interface StepRunner {
   /** Drains the instance's inbox. Never throws for a problem of the user's model or data. */
@@ -56,7 +62,10 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator };
 
-  async function once(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+  async function once(
+    instanceId: string,
+    opts: { batchSize: number; strict: boolean; attempted?: number[] },
+  ): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
     const out = emptyOutput();
     const result = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
       const row = await lockInstance(trx, instanceId);
@@ -68,7 +77,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         await markInboxProcessed(trx, await pendingInboxIds(trx, instanceId));
         return { outcome: { kind: 'missing' }, more: false };
       }
-      const events = await pendingInboxEvents(trx, instanceId, batchSize);
+      const events = outcomesFirst(await pendingInboxEvents(trx, instanceId, opts.batchSize));
       if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
 
       const log = deps.logger.child({ instanceId });
@@ -89,7 +98,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           consumed.push(ev);
           continue;
         }
-        if (ev.kind !== 'cancel' && (suspended || deferred)) {
+        if (!PASS_SUSPENSION.has(ev.kind) && (suspended || deferred)) {
           deferred = true;
           continue;
         }
@@ -108,6 +117,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
 
       // Only deferred events (suspended instance): nothing to write.
       if (consumed.length === 0) return { outcome: { kind: 'idle' }, more: false };
+      opts.attempted?.push(...consumed.map((e) => e.id));
 
       const status = suspended && !ENDED.has(state.status) ? 'suspended' : state.status;
       await saveInstance(trx, instanceId, row.rev, { state, status, ended: ENDED.has(state.status), suspended });
@@ -115,13 +125,13 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         trx,
         consumed.map((e) => e.id),
       );
-      await writeEffects(trx, row, state, effects, consumed, out);
+      await writeEffects(trx, row, state, effects, consumed, out, { strict: opts.strict });
       return {
         outcome: { kind: 'stepped', applied: consumed.length, status },
         // A full batch means more may be waiting; events deferred by a
         // suspension that ended in this batch are still pending; effects may
         // have put new rows into this instance's own inbox.
-        more: !suspended && (events.length === batchSize || deferred || out.again),
+        more: !suspended && (events.length === opts.batchSize || deferred || out.again),
       };
     });
     return { ...result, out };
@@ -163,13 +173,50 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     if (out.earliestTimer !== null) await deps.transport.publish(TIMER_CHANNEL, String(out.earliestTimer)).catch(warn('the scheduler'));
   }
 
+  /**
+   * One round, with the two ways a step can fail for reasons of its own:
+   * - a lost race (StepConflict): run again, strictly once more, then let the
+   *   cancel win (the other side is then a completion of a task that is gone);
+   * - a poison input: the step's writes are refused for what the data is
+   *   (a string Postgres cannot store, a value over a size limit). Retrying
+   *   would fail forever, so the events are applied one at a time to find the
+   *   one that fails, and that one is set aside as an `event_rejected`
+   *   incident that carries it (an operator retry replays it).
+   */
+  async function round(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+    try {
+      return await once(instanceId, { batchSize, strict: true });
+    } catch (err) {
+      if (err instanceof StepConflict) {
+        deps.logger.info({ instanceId, reason: err.message }, 'step raced an accepted outcome; applying the outcome first');
+        try {
+          return await once(instanceId, { batchSize, strict: true });
+        } catch (again) {
+          if (!(again instanceof StepConflict)) throw again;
+          return await once(instanceId, { batchSize, strict: false });
+        }
+      }
+      if (!isPoison(err)) throw err;
+      const attempted: number[] = [];
+      try {
+        return await once(instanceId, { batchSize: 1, strict: false, attempted });
+      } catch (single) {
+        const culprit = attempted[0];
+        if (!isPoison(single) || culprit === undefined) throw single;
+        deps.logger.error({ err: single, instanceId, inboxId: culprit }, 'an inbox event cannot be applied; set aside as an incident');
+        await rejectEvent(deps.db, instanceId, culprit, describeDbError(single), uuidv7(), now());
+        return { outcome: { kind: 'stepped', applied: 1, status: 'error' }, more: true, out: emptyOutput() };
+      }
+    }
+  }
+
   return {
     async run(instanceId) {
       let last: StepOutcome = { kind: 'idle' };
       // Bounded: a flood of events for one instance must not starve the others;
       // after a few rounds we ring again and go back to the queue.
-      for (let round = 0; round < 5; round++) {
-        const r = await once(instanceId);
+      for (let i = 0; i < 5; i++) {
+        const r = await round(instanceId);
         last = r.outcome;
         await ringAfterCommit(instanceId, r.out);
         if (last.kind === 'locked') {

@@ -55,3 +55,7 @@ export async function pendingInboxIds(db: Executor, instanceId: string): Promise
   const rows = await db.selectFrom('inbox').select('id').where('instance_id', '=', instanceId).where('processed_at', 'is', null).execute();
   return rows.map((r) => r.id);
 }
+
+export async function getInboxEvent(db: Executor, id: number): Promise<InboxRow | undefined> {
+  return db.selectFrom('inbox').selectAll().where('id', '=', id).executeTakeFirst();
+}

@@ -16,6 +16,9 @@ export async function insertIncident(db: Executor, instanceId: string, processKe
       code: i.code,
       message: i.message,
       line: i.line ?? null,
+      column: i.column ?? null,
+      attempts: i.attempts ?? 1,
+      details: i.details !== undefined ? JSON.stringify(i.details) : null,
       created_at: i.createdAt,
     })
     .execute();
@@ -37,7 +40,32 @@ export async function listIncidents(db: Executor, f: IncidentFilter): Promise<In
   return q.orderBy('id').limit(f.limit).execute();
 }
 
-/** The token the incident stopped is gone (cancelled, terminated): the incident is closed with it. */
-export async function resolveIncident(db: Executor, id: string): Promise<void> {
-  await db.updateTable('incident').set({ resolved_at: sql`now()` }).where('id', '=', id).where('resolved_at', 'is', null).execute();
+/** Closed: retried by an operator, its token gone (cancelled, terminated), or the instance reset. */
+export async function resolveIncident(db: Executor, id: string, resolution: string): Promise<void> {
+  await db
+    .updateTable('incident')
+    .set({ resolved_at: sql`now()`, resolution })
+    .where('id', '=', id)
+    .where('resolved_at', 'is', null)
+    .execute();
+}
+
+export async function getIncident(db: Executor, id: string): Promise<IncidentRow | undefined> {
+  return db.selectFrom('incident').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Claims the retry of an open incident: the conditional update is the arbiter
+ * between operators retrying the same incident at once; exactly one sees the
+ * row change and queues the retry. The step that applies it sets resolved_at.
+ */
+export async function claimIncidentRetry(db: Executor, id: string): Promise<IncidentRow | undefined> {
+  return db
+    .updateTable('incident')
+    .set({ resolution: 'retrying' })
+    .where('id', '=', id)
+    .where('resolved_at', 'is', null)
+    .where('resolution', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
 }

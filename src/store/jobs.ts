@@ -22,19 +22,22 @@ export async function insertServiceJobs(db: Executor, instanceId: string, proces
           result_variable: j.resultVariable,
           state: 'available',
           retries: j.retries,
+          retry_backoff_ms: j.retryBackoffMs ?? null,
         })),
       )
       .execute();
   }
 }
 
-export async function cancelServiceJob(db: Executor, id: string): Promise<void> {
-  await db
+/** Returns whether the job was still open (available or locked) and is now cancelled. */
+export async function cancelServiceJob(db: Executor, id: string): Promise<boolean> {
+  const r = await db
     .updateTable('service_job')
     .set({ state: 'cancelled', ended_at: sql`now()`, lock_expires_at: null })
     .where('id', '=', id)
     .where('state', 'in', ['available', 'locked'])
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 /**
@@ -66,6 +69,7 @@ export async function claimServiceJobs(
     .updateTable('service_job')
     .set({
       state: 'locked',
+      attempts: sql`attempts + 1`,
       worker_id: opts.workerId,
       lock_expires_at: sql`now() + make_interval(secs => ${opts.lockMs / 1000})`,
     })

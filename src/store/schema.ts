@@ -93,6 +93,10 @@ export interface ServiceJobTable {
   result_variable: string | null;
   state: string;
   retries: number;
+  /** tries so far: +1 per claim */
+  attempts: Generated<number>;
+  /** fixed delay between tries from the model; null → exponential from the worker's base */
+  retry_backoff_ms: number | null;
   worker_id: string | null;
   lock_expires_at: NullableTimestamp;
   available_at: Timestamp;
@@ -122,6 +126,10 @@ export interface IncidentTable {
   code: string;
   message: string;
   line: number | null;
+  column: number | null;
+  attempts: Generated<number>;
+  resolution: string | null;
+  details: ColumnType<JsonObject | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   resolved_at: NullableTimestamp;
 }

@@ -35,10 +35,11 @@ export async function insertHumanTasks(db: Executor, instanceId: string, process
 /**
  * The engine closed a task (completed on its own event, or cancelled by a
  * terminate/cancel). Only an open task changes: a task the API already marked
- * completed keeps that state.
+ * completed keeps that state. Returns whether the row changed.
  */
-export async function closeHumanTask(db: Executor, id: string, state: 'completed' | 'cancelled'): Promise<void> {
-  await db.updateTable('human_task').set({ state, ended_at: sql`now()` }).where('id', '=', id).where('state', '=', 'open').execute();
+export async function closeHumanTask(db: Executor, id: string, state: 'completed' | 'cancelled'): Promise<boolean> {
+  const r = await db.updateTable('human_task').set({ state, ended_at: sql`now()` }).where('id', '=', id).where('state', '=', 'open').executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 /**

@@ -122,6 +122,7 @@ describe('compiled graph', () => {
     expect(service('zeebe_service')).toEqual({
       topic: 'payments.charge',
       retries: 5,
+      retryBackoffMs: null,
       inputs: [
         { name: 'amountCents', kind: 'expression', value: 'order.total * 100' },
         { name: 'currency', kind: 'literal', value: 'EUR' },
@@ -132,6 +133,7 @@ describe('compiled graph', () => {
     expect(service('camunda_service')).toEqual({
       topic: 'mail.send',
       retries: 3,
+      retryBackoffMs: null,
       inputs: [
         { name: 'to', kind: 'expression', value: 'customer.email' },
         { name: 'subject', kind: 'literal', value: 'Your order ${orderId}' },
@@ -142,6 +144,7 @@ describe('compiled graph', () => {
     expect(service('spiff_service')).toEqual({
       topic: 'http/GetRequest',
       retries: 3,
+      retryBackoffMs: null,
       inputs: [
         { name: 'url', kind: 'expression', value: "'https://example.test/orders/' + orderId" },
         { name: 'attempt', kind: 'expression', value: '2' },
@@ -306,5 +309,30 @@ describe('BPMN-standard message correlation (correlationPropertyRetrievalExpress
       <bpmn:intermediateCatchEvent id="catch"><bpmn:messageEventDefinition messageRef="msg_both"/></bpmn:intermediateCatchEvent>
       <bpmn:sequenceFlow id="f2" sourceRef="catch" targetRef="e"/><bpmn:endEvent id="e"/>`);
     expect(messageOf(graph, 'catch')).toEqual({ kind: 'message', messageName: 'both', correlationKey: 'orderId' });
+  });
+});
+
+describe('service task retry policy', () => {
+  const model = (cycle: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="p">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+    <bpmn:serviceTask id="call" camunda:type="external" camunda:topic="pay">
+      <bpmn:extensionElements><camunda:failedJobRetryTimeCycle>${cycle}</camunda:failedJobRetryTimeCycle></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e"/><bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>`;
+
+  it('reads camunda:failedJobRetryTimeCycle as tries in all and a fixed delay', async () => {
+    const { processes, problems } = await compileFiles([{ name: 'r.bpmn', content: model('R5/PT30S') }]);
+    expect(problems).toEqual([]);
+    const el = processes[0]!.graph.elements['call'];
+    expect(el?.type === 'serviceTask' ? el.service : null).toMatchObject({ topic: 'pay', retries: 5, retryBackoffMs: 30_000 });
+  });
+
+  it('rejects a malformed cycle at deploy, naming the element', async () => {
+    const { problems } = await compileFiles([{ name: 'r.bpmn', content: model('every minute') }]);
+    expect(problems).toEqual([expect.objectContaining({ elementId: 'call', message: expect.stringMatching(/failedJobRetryTimeCycle/) })]);
   });
 });

@@ -22,6 +22,8 @@ describe('script task', () => {
         elementId: 'failing',
         tokenId: expect.any(String),
         line: 2,
+        column: 7,
+        attempts: 1,
         createdAt: expect.stringMatching(/^2026-01-01T00:00:00\.\d{3}Z$/),
       },
     ]);

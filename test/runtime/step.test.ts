@@ -26,6 +26,7 @@ beforeAll(async () => {
   evaluator = createEvaluator();
   runner = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluator, definitions: createDefinitionCache() });
   await baton.commands.deploy([{ name: 'order-approval.bpmn', content: readFileSync(EXAMPLE_FILE, 'utf8') }]);
+  await baton.commands.deploy([{ name: 'race.bpmn', content: RACE_MODEL }]);
 });
 
 afterAll(async () => {
@@ -91,5 +92,118 @@ describe('step executor', () => {
     // Other instances are unaffected.
     const other = await start({ price: 1, qty: 1 });
     expect(await runner.run(other)).toMatchObject({ kind: 'stepped', status: 'completed' });
+  });
+});
+
+const RACE_MODEL = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-race" targetNamespace="t">
+  <bpmn:process id="race" isExecutable="true">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/>
+    <bpmn:userTask id="u"/>
+    <bpmn:boundaryEvent id="late" attachedToRef="u"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f_late" sourceRef="late" targetRef="escalated"/><bpmn:endEvent id="escalated"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="sc"/>
+    <bpmn:scriptTask id="sc"><bpmn:script>label = 'done:' + who</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="sc" targetRef="e"/><bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>`;
+
+describe('races between an accepted completion and an interrupting event', () => {
+
+  async function waitingAtTask(): Promise<{ id: string; taskId: string; timerId: string }> {
+    const id = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
+    await runner.run(id);
+    const row = (await getInstance(baton.db, id))!;
+    const [task] = await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 });
+    const timer = Object.values(row.state.triggers ?? {}).find((t) => t.elementId === 'late')!;
+    return { id, taskId: task!.id, timerId: timer.id };
+  }
+
+  it('a completion accepted after the timer fired, but before the step, still wins', async () => {
+    const { id, taskId, timerId } = await waitingAtTask();
+    await insertInboxEvent(baton.db, id, 'timerFired', { timerId }); // arrived first
+    await baton.commands.completeTask(taskId, { who: 'ann' }); // answered 2xx
+    expect(await runner.run(id)).toMatchObject({ kind: 'stepped', status: 'completed' });
+    const row = (await getInstance(baton.db, id))!;
+    expect(row.state.scopes[row.state.rootScopeId]!.variables).toMatchObject({ who: 'ann', label: 'done:ann' });
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.some((h) => h.element_id === 'escalated')).toBe(false);
+    expect((await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 }))[0]!.state).toBe('completed');
+  });
+
+  it('a completion committed while the step is cancelling the task wins too (the step rolls back and runs again)', async () => {
+    const { id, taskId, timerId } = await waitingAtTask();
+    await insertInboxEvent(baton.db, id, 'timerFired', { timerId });
+    // Complete the task from another connection after the step read its inbox,
+    // before it writes: the step's cancel finds the task completed.
+    const cache = createDefinitionCache();
+    let raced = false;
+    const racing = createStepRunner({
+      db: baton.db,
+      transport: baton.transport,
+      logger: silentLogger(),
+      evaluator,
+      definitions: {
+        async get(db, definitionId) {
+          if (!raced) {
+            raced = true;
+            await baton.commands.completeTask(taskId, { who: 'bob' });
+          }
+          return cache.get(db, definitionId);
+        },
+      },
+    });
+    expect(await racing.run(id)).toMatchObject({ kind: 'stepped', status: 'completed' });
+    expect(raced).toBe(true);
+    const row = (await getInstance(baton.db, id))!;
+    expect(row.state.scopes[row.state.rootScopeId]!.variables).toMatchObject({ label: 'done:bob' });
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.filter((h) => h.event === 'element_completed' && h.element_id === 'u')).toHaveLength(1);
+    expect(history.some((h) => h.element_id === 'escalated')).toBe(false);
+  });
+
+  it('two completions of one task: exactly one is accepted', async () => {
+    const { id, taskId } = await waitingAtTask();
+    const results = await Promise.allSettled([baton.commands.completeTask(taskId, { who: 'a' }), baton.commands.completeTask(taskId, { who: 'b' })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ code: 'task_not_open' });
+    await runner.run(id);
+    expect((await getInstance(baton.db, id))!.status).toBe('completed');
+  });
+});
+
+describe('poison events', () => {
+  it('an event whose step Postgres refuses becomes an event_rejected incident; a retry replays it', async () => {
+    const { id, taskId } = await (async () => {
+      const iid = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
+      await runner.run(iid);
+      const [task] = await listHumanTasks(baton.db, { processInstanceId: iid, limit: 10 });
+      return { id: iid, taskId: task!.id };
+    })();
+    // A sandbox that (wrongly) lets a NUL character through: the state cannot be stored.
+    const leaky = createStepRunner({
+      db: baton.db,
+      transport: baton.transport,
+      logger: silentLogger(),
+      evaluator: { ...evaluator, condition: evaluator.condition.bind(evaluator), expression: evaluator.expression.bind(evaluator), script: () => ({ assigned: { label: 'a\u0000b' } }) },
+      definitions: createDefinitionCache(),
+    });
+    await baton.commands.completeTask(taskId, { who: 'cy' });
+    await leaky.run(id);
+    const row = (await getInstance(baton.db, id))!;
+    expect(row.status).toBe('error');
+    const [incident] = row.state.incidents;
+    expect(incident).toMatchObject({ code: 'event_rejected', tokenId: null, details: { replay: true, kind: 'humanTaskCompleted' } });
+    expect(incident!.message).toMatch(/22P05|NUL|\\u0000|unicode/i);
+    expect(await leaky.run(id)).toEqual({ kind: 'idle' }); // not retried forever
+
+    // The operator fixed the cause (here: the sandbox); the retry replays the completion.
+    await baton.commands.retryIncident(incident!.id);
+    expect(await runner.run(id)).toMatchObject({ kind: 'stepped', status: 'completed' });
+    const done = (await getInstance(baton.db, id))!;
+    expect(done.state.scopes[done.state.rootScopeId]!.variables).toMatchObject({ who: 'cy', label: 'done:cy' });
+    const rows = await baton.db.selectFrom('incident').selectAll().where('instance_id', '=', id).execute();
+    expect(rows).toEqual([expect.objectContaining({ code: 'event_rejected', resolution: 'retried', resolved_at: expect.any(Date) })]);
   });
 });

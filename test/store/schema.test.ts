@@ -28,11 +28,12 @@ const columns: { [T in keyof Database]: { [C in keyof Database[T]]: true } } = {
   },
   service_job: {
     id: true, instance_id: true, process_key: true, element_id: true, token_id: true, topic: true, input: true, headers: true,
-    result_variable: true, state: true, retries: true, worker_id: true, lock_expires_at: true, available_at: true,
+    result_variable: true, state: true, retries: true, attempts: true, retry_backoff_ms: true, worker_id: true, lock_expires_at: true, available_at: true,
     error_message: true, created_at: true, ended_at: true,
   },
   history: { id: true, instance_id: true, at: true, event: true, element_id: true, element_type: true, token_id: true, scope_id: true, data: true },
-  incident: { id: true, instance_id: true, process_key: true, element_id: true, token_id: true, code: true, message: true, line: true, created_at: true, resolved_at: true },
+  incident: { id: true, instance_id: true, process_key: true, element_id: true, token_id: true, code: true, message: true, line: true, column: true,
+    attempts: true, resolution: true, details: true, created_at: true, resolved_at: true },
   timer: { id: true, instance_id: true, element_id: true, token_id: true, due_at: true, spec: true, created_at: true },
   subscription: { id: true, instance_id: true, kind: true, name: true, correlation_key: true, element_id: true, token_id: true, created_at: true },
   message: { id: true, message_id: true, name: true, correlation_key: true, variables: true, outcome: true, expires_at: true, created_at: true },
@@ -81,7 +82,7 @@ describe('schema', () => {
     const other = uniqueName('t_schema_b');
     const d = await openPostgres({ url: PG_URL, schema: other, max: 2 });
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries']);
       const t = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${other} and table_name like 'kysely_migration%'`.execute(d.db);
       expect(t.rows[0]!.n).toBe(2);
     } finally {
@@ -93,7 +94,7 @@ describe('schema', () => {
   it('PGlite: the same migrations give the same tables', async () => {
     const d = await openPglite(null);
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries']);
       expect(await catalog(d.db, 'public')).toEqual(expected);
     } finally {
       await d.close();

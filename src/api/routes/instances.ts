@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BatonError, type JsonObject } from '../../errors.js';
 import { listHistory } from '../../store/history.js';
 import { getInstance, listInstances } from '../../store/instances.js';
@@ -95,6 +95,64 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
     },
   );
 
+  const waitMsSchema = { type: 'integer', minimum: 0, maximum: 60000 } as const;
+  const accepted = async (reply: FastifyReply, a: { instanceId: string; inboxId: number }, waitMs: number | undefined) => {
+    if (waitMs) return reply.status(200).send(instanceView(await deps.commands.waitForInstance(a.instanceId, a.inboxId, waitMs)));
+    return reply.status(202).send(instanceView((await getInstance(deps.db, a.instanceId))!));
+  };
+
+  /**
+   * Edit data while the instance waits (or is suspended: the change applies at
+   * once, before events held back by the suspension). Names given are set,
+   * others are kept; in the root scope unless scopeId names a live scope instance.
+   */
+  app.patch<{ Params: { id: string }; Body: { variables: JsonObject; scopeId?: string; waitMs?: number } }>(
+    '/process-instances/:id/variables',
+    {
+      schema: {
+        summary: 'Set variables of a live instance',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['variables'],
+          properties: { variables: { type: 'object', minProperties: 1 }, scopeId: { type: 'string', maxLength: 100 }, waitMs: waitMsSchema },
+        },
+        response: { 400: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+      const { variables, scopeId, waitMs } = req.body;
+      return accepted(reply, await deps.commands.setVariables(id, variables, scopeId), waitMs);
+    },
+  );
+
+  /**
+   * Rewind to an earlier (or any) element: active tokens are withdrawn, waits
+   * removed, open tasks cancelled, and execution resumes at that element.
+   */
+  app.post<{ Params: { id: string }; Body: { elementId: string; waitMs?: number } }>(
+    '/process-instances/:id/reset',
+    {
+      schema: {
+        summary: 'Reset the instance to an element',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['elementId'],
+          properties: { elementId: { type: 'string', minLength: 1, maxLength: 255 }, waitMs: waitMsSchema },
+        },
+        response: { 400: errorSchema, 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+      return accepted(reply, await deps.commands.resetInstance(id, req.body.elementId), req.body.waitMs);
+    },
+  );
+
   for (const action of ['cancel', 'suspend', 'resume'] as const) {
     app.post<{ Params: { id: string }; Body: { reason?: string; waitMs?: number } | undefined }>(
       `/process-instances/:id/${action}`,
@@ -112,17 +170,13 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
       async (req, reply) => {
         const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
         const body = req.body ?? {};
-        const accepted =
+        const a =
           action === 'cancel'
             ? await deps.commands.cancelInstance(id, body.reason)
             : action === 'suspend'
               ? await deps.commands.suspendInstance(id)
               : await deps.commands.resumeInstance(id);
-        if (body.waitMs) {
-          return reply.status(200).send(instanceView(await deps.commands.waitForInstance(id, accepted.inboxId, body.waitMs)));
-        }
-        const row = await getInstance(deps.db, id);
-        return reply.status(202).send(instanceView(row!));
+        return accepted(reply, a, body.waitMs);
       },
     );
   }
