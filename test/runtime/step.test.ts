@@ -207,3 +207,38 @@ describe('poison events', () => {
     expect(rows).toEqual([expect.objectContaining({ code: 'event_rejected', resolution: 'retried', resolved_at: expect.any(Date) })]);
   });
 });
+
+describe('cancel racing a step', () => {
+  it('a cancel accepted while a step runs is applied after it, whole: nothing half-written, everything closed', async () => {
+    const id = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
+    const cache = createDefinitionCache();
+    let cancelled = false;
+    const racing = createStepRunner({
+      db: baton.db,
+      transport: baton.transport,
+      logger: silentLogger(),
+      evaluator,
+      definitions: {
+        async get(db, definitionId) {
+          if (!cancelled) {
+            cancelled = true;
+            await baton.commands.cancelInstance(id, 'operator'); // commits while the step holds the row
+          }
+          return cache.get(db, definitionId);
+        },
+      },
+    });
+    await racing.run(id);
+    await racing.run(id);
+    const row = (await getInstance(baton.db, id))!;
+    expect(row.status).toBe('terminated');
+    const tasks = await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 });
+    expect(tasks.map((t) => t.state)).toEqual(['cancelled']); // opened by the first step, cancelled by the second
+    expect(await baton.db.selectFrom('timer').select('id').where('instance_id', '=', id).execute()).toEqual([]);
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.map((h) => h.event)).toEqual(
+      expect.arrayContaining(['instance_started', 'element_started', 'element_cancelled', 'instance_terminated']),
+    );
+    expect(history.filter((h) => h.event === 'instance_started')).toHaveLength(1);
+  });
+});

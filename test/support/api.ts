@@ -5,7 +5,7 @@ import { eventually } from './env.js';
 export type Res = { status: number; body: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function apiClient(getBaton: () => Baton) {
-  const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown): Promise<Res> => {
+  const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown): Promise<Res> => {
     const res = await getBaton().app!.inject({ method, url, ...(payload !== undefined ? { payload: payload as object } : {}) });
     return { status: res.statusCode, body: res.body ? res.json() : null };
   };
