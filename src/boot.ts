@@ -116,7 +116,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (roles.includes('api')) {
-      app = await buildApp({ db, transport, commands, logger });
+      app = await buildApp({ db, transport, commands, logger, limits: config.limits });
       closers.push(() => app!.close());
       if (config.deployExamples) {
         const content = readFileSync(EXAMPLE_FILE, 'utf8');

@@ -32,16 +32,37 @@ export interface Config {
   /** sandbox limits for scripts and expressions */
   scriptTimeoutMs: number;
   scriptMemoryMb: number;
+  /** API limits on hostile or careless input (README "Limits") */
+  limits: ApiLimits;
 }
+
+export interface ApiLimits {
+  /** largest deployment request (JSON body or multipart upload, all files together), bytes */
+  maxModelBytes: number;
+  /** largest request body of every other route (variables, messages, …), bytes */
+  maxBodyBytes: number;
+  /** deepest nesting of arrays and objects accepted in a JSON request body */
+  maxJsonDepth: number;
+  /** largest `limit` a list route accepts; above it → 400 page_size_too_large */
+  maxPageSize: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
+  maxModelBytes: 10 * 1024 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxJsonDepth: 64,
+  maxPageSize: 1000,
+});
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
+function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    throw new BatonError('invalid_config', `${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new BatonError('invalid_config', `${name} must be an integer ${range}, got "${raw}"`);
   }
   return n;
 }
@@ -82,5 +103,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 2000, 10),
     scriptTimeoutMs: int(env, 'SCRIPT_TIMEOUT_MS', 1000, 1),
     scriptMemoryMb: int(env, 'SCRIPT_MEMORY_MB', 64, 8),
+    limits: Object.freeze({
+      // Lower bounds keep a typo from making the API unusable (a 10-byte body
+      // limit, a depth that rejects `{"variables":{}}`); upper bounds keep the
+      // whole body within what one process can buffer and parse.
+      maxModelBytes: int(env, 'BATON_MAX_MODEL_BYTES', DEFAULT_LIMITS.maxModelBytes, 1024, 1024 * 1024 * 1024),
+      maxBodyBytes: int(env, 'BATON_MAX_BODY_BYTES', DEFAULT_LIMITS.maxBodyBytes, 1024, 1024 * 1024 * 1024),
+      maxJsonDepth: int(env, 'BATON_MAX_JSON_DEPTH', DEFAULT_LIMITS.maxJsonDepth, 4, 10_000),
+      maxPageSize: int(env, 'BATON_MAX_PAGE_SIZE', DEFAULT_LIMITS.maxPageSize, 1, 100_000),
+    }),
   });
 }

@@ -10,8 +10,10 @@ import { sql } from 'kysely';
 import type { Commands } from '../runtime/commands.js';
 import type { Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
+import { DEFAULT_LIMITS, type ApiLimits } from '../config.js';
 import { BatonError } from '../errors.js';
 import { errorHandler } from './errors.js';
+import { inputGuards } from './guards.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { instanceRoutes } from './routes/instances.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -24,14 +26,25 @@ export interface AppDeps {
   transport: Transport;
   commands: Commands;
   logger: Logger;
-  /** largest accepted request body (deployments carry XML) */
-  bodyLimit?: number;
+  /** input limits (README "Limits"); missing fields take DEFAULT_LIMITS */
+  limits?: Partial<ApiLimits>;
 }
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+/** AppDeps as the routes see them: every limit resolved. */
+export type RouteDeps = AppDeps & { limits: ApiLimits };
+
+export async function buildApp(appDeps: AppDeps): Promise<FastifyInstance> {
+  const limits: ApiLimits = Object.freeze({ ...DEFAULT_LIMITS, ...appDeps.limits });
+  const deps: RouteDeps = { ...appDeps, limits };
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger,
-    bodyLimit: deps.bodyLimit ?? 10 * 1024 * 1024,
+    // Every route but the deployment upload (which sets its own, larger,
+    // bodyLimit) carries at most this much JSON.
+    bodyLimit: limits.maxBodyBytes,
+    // A long id must reach its route and get that resource's 404, not the
+    // route-not-found answer Fastify gives for params over its 100-char default.
+    // The HTTP parser still caps a whole request line at its header size limit.
+    routerOptions: { maxParamLength: 64 * 1024 },
     ajv: {
       // Reject unknown fields instead of silently dropping them: a typo in a
       // request must be a 400, not a surprise.
@@ -47,9 +60,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: { title: 'Baton', version: '1', description: 'BPMN 2.0 process execution' },
     },
   });
-  await app.register(multipart, { limits: { fileSize: 10 * 1024 * 1024, files: 100 } });
+  // A deployment is at most maxModelBytes in all; the route counts the bytes of
+  // every file against that total (src/api/routes/deployments.ts).
+  await app.register(multipart, {
+    limits: { fileSize: limits.maxModelBytes, files: 100, fields: 10, fieldSize: 64 * 1024, parts: 110, headerPairs: 100 },
+  });
+  // Fastify parses text/plain bodies into strings by default; no route takes
+  // text, so a text body is a 415 like every other media type we do not read.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler(errorHandler);
+  inputGuards(app, limits);
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
@@ -91,9 +112,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 /** Ids are UUIDs; anything else cannot name a row, so it is a 404, not a database error. */
 export function requireUuid(id: string, code: string, what: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
-    throw new BatonError(code, `${what} ${id} not found`);
+    throw new BatonError(code, `${what} ${clip(id)} not found`);
   }
   return id.toLowerCase();
+}
+
+/** A client-given string, short enough to quote in an error message. */
+export function clip(s: string, max = 80): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length} characters)`;
 }
 
 export const errorSchema = {
@@ -102,7 +128,14 @@ export const errorSchema = {
   required: ['code', 'message'],
 } as const;
 
+/**
+ * `limit` has no schema maximum: the configured BATON_MAX_PAGE_SIZE is checked
+ * for every route with a `limit` query parameter (src/api/guards.ts), so one
+ * answer (400 page_size_too_large) covers all lists, including future ones.
+ */
 export const listQuery = {
-  limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-  cursor: { type: 'string', maxLength: 200 },
+  limit: { type: 'integer', minimum: 1, default: 50, description: 'page size, at most BATON_MAX_PAGE_SIZE (default 1000)' },
+  // no maxLength: decodeCursor answers every cursor it did not give out, long
+  // ones included, with the same 400 invalid_cursor
+  cursor: { type: 'string', description: 'nextCursor of the previous page' },
 } as const;

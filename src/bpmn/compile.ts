@@ -89,6 +89,11 @@ export async function compileFile(file: ModelFile): Promise<FileResult> {
     result.fileProblems.push({ file: file.name, elementId, message });
   };
 
+  const hostile = screenXml(file.content);
+  if (hostile !== null) {
+    fileProblem(null, hostile);
+    return result;
+  }
   let parsed;
   try {
     parsed = await parseXml(file.content);
@@ -128,10 +133,110 @@ export async function compileFile(file: ModelFile): Promise<FileResult> {
 
   for (const p of deployable) {
     const key = str(p, 'id') ?? '';
-    const compiled = compileProcessElement(p, file.name, unresolved);
+    let compiled: { graph: ProcessGraph | null; problems: Problem[] };
+    try {
+      compiled = compileProcessElement(p, file.name, unresolved);
+    } catch (err) {
+      // screenXml bounds the nesting, so the recursive walks below cannot run
+      // out of stack on a model it let through; should one still do, the model
+      // is rejected as too complex instead of failing the deployment with a 500.
+      if (!(err instanceof RangeError)) throw err;
+      compiled = { graph: null, problems: [{ file: file.name, elementId: key || null, message: `the process is too large or too deeply nested to compile (${err.message})` }] };
+    }
     result.processes.push({ key, name: text(p, 'name'), graph: compiled.graph, problems: compiled.problems });
   }
   return result;
+}
+
+/** Deepest element nesting accepted in a model file (real models stay far below it). */
+export const MAX_XML_DEPTH = 256;
+
+/**
+ * A linear pass over the raw text before the XML parser sees it. It refuses:
+ *
+ * - any DOCTYPE (and any other `<!…>` declaration but comments and CDATA).
+ *   bpmn-moddle's parser (saxen) neither expands entities nor fetches external
+ *   ones: `&lol9;` and `&xxe;` would reach the model as literal text (test/
+ *   security/deploy-fuzz.test.ts proves it). A DTD in a BPMN file is still
+ *   never legitimate, and refusing it outright (as Camunda does) keeps the
+ *   safety independent of what a future parser version does with entities.
+ * - characters XML 1.0 forbids (NUL and other C0 controls, U+FFFE/U+FFFF,
+ *   unpaired surrogates), raw or as character references: Postgres cannot
+ *   store NUL, and the rest would be mangled on the way to the database.
+ * - element nesting deeper than MAX_XML_DEPTH: the compiler walks
+ *   subprocesses recursively, and thousands of levels would overflow the stack.
+ *
+ * Returns a problem message, or null when the text may be parsed.
+ */
+export function screenXml(xml: string): string | null {
+  const bad = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(xml);
+  if (bad) {
+    const code = bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    return `not well-formed XML: character U+${code} is not allowed in XML (line ${lineAt(xml, bad.index)})`;
+  }
+  const refs = /&#(x[0-9a-fA-F]+|[0-9]+);/g;
+  for (let m = refs.exec(xml); m !== null; m = refs.exec(xml)) {
+    const ref = m[1] as string;
+    const cp = ref.startsWith('x') ? parseInt(ref.slice(1), 16) : parseInt(ref, 10);
+    const ok = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+    if (!ok) return `not well-formed XML: character reference ${m[0].slice(0, 20)} names a character not allowed in XML (line ${lineAt(xml, m.index)})`;
+  }
+  let depth = 0;
+  let i = xml.indexOf('<');
+  while (i !== -1 && i < xml.length) {
+    if (xml.startsWith('<!--', i)) {
+      const end = xml.indexOf('-->', i + 4);
+      if (end === -1) return null; // unterminated: the parser reports it with a position
+      i = xml.indexOf('<', end + 3);
+      continue;
+    }
+    if (xml.startsWith('<![CDATA[', i)) {
+      const end = xml.indexOf(']]>', i + 9);
+      if (end === -1) return null;
+      i = xml.indexOf('<', end + 3);
+      continue;
+    }
+    if (xml.startsWith('<!', i)) {
+      const what = /^<!([A-Za-z]*)/.exec(xml.slice(i, i + 20))?.[1] || '…';
+      return what.toUpperCase() === 'DOCTYPE'
+        ? `DOCTYPE declarations are not accepted (no DTDs, no entity declarations) (line ${lineAt(xml, i)})`
+        : `the markup declaration <!${what} is not accepted (line ${lineAt(xml, i)})`;
+    }
+    if (xml.startsWith('<?', i)) {
+      const end = xml.indexOf('?>', i + 2);
+      if (end === -1) return null;
+      i = xml.indexOf('<', end + 2);
+      continue;
+    }
+    if (xml.startsWith('</', i)) {
+      depth--;
+      i = xml.indexOf('<', i + 2);
+      continue;
+    }
+    // a start tag: find its '>' outside quoted attribute values
+    let j = i + 1;
+    let quote = '';
+    for (; j < xml.length; j++) {
+      const c = xml[j];
+      if (quote !== '') {
+        if (c === quote) quote = '';
+      } else if (c === '"' || c === "'") quote = c;
+      else if (c === '>' || c === '<') break;
+    }
+    if (j >= xml.length || xml[j] === '<') return null; // malformed: the parser says where
+    if (xml[j - 1] !== '/') {
+      depth++;
+      if (depth > MAX_XML_DEPTH) return `the XML is nested deeper than ${MAX_XML_DEPTH} elements (line ${lineAt(xml, i)})`;
+    }
+    i = xml.indexOf('<', j + 1);
+  }
+  return null;
+}
+
+function lineAt(text: string, index: number): number {
+  let line = 1;
+  for (let k = text.indexOf('\n'); k !== -1 && k < index; k = text.indexOf('\n', k + 1)) line++;
+  return line;
 }
 
 /** Moddle warnings that mean a BPMN element was dropped or a reference is broken. */
@@ -611,8 +716,21 @@ function compileProcessElement(
     else elements[id] = { ...el, eventDefinition: { ...el.eventDefinition, targetId } };
   }
   // what can still reach each inclusive gateway
+  const preds = predecessors(elements, flows);
+  let upstreamTotal = 0;
   for (const [id, el] of Object.entries(elements)) {
-    if (el.type === 'inclusiveGateway') elements[id] = { ...el, upstream: upstreamOf(id, elements, flows) };
+    if (el.type !== 'inclusiveGateway') continue;
+    const upstream = upstreamOf(id, preds);
+    // Each gateway stores its upstream set in the graph, so the graph grows
+    // with gateways × elements; a chain of thousands of inclusive gateways
+    // would take seconds to compile and megabytes to store. No real model
+    // comes near this budget.
+    upstreamTotal += upstream.length;
+    if (upstreamTotal > MAX_UPSTREAM_TOTAL) {
+      problem(id, `too many elements lead to inclusive gateways (more than ${MAX_UPSTREAM_TOTAL} in all); split the process`);
+      break;
+    }
+    elements[id] = { ...el, upstream };
   }
 
   if (problems.length > 0) return { graph: null, problems };
@@ -704,12 +822,14 @@ function isActivityType(type: ElementType | null): boolean {
   return type !== null && ACTIVITY_TYPES.has(type);
 }
 
+/** Sum of the upstream sets of all inclusive gateways of one process, at most. */
+const MAX_UPSTREAM_TOTAL = 1_000_000;
+
 /**
- * Elements of the gateway's scope from which it can be reached without passing
- * through it: a reverse walk over sequence flows, boundary events (reached from
- * their activity) and links (catch reached from throw).
+ * Reverse edges of a process: sequence flows, boundary events (reached from
+ * their activity) and links (catch reached from throw). Built once per process.
  */
-function upstreamOf(gatewayId: string, elements: Record<string, GraphElement>, flows: Record<string, GraphFlow>): string[] {
+function predecessors(elements: Record<string, GraphElement>, flows: Record<string, GraphFlow>): Map<string, string[]> {
   const preds = new Map<string, string[]>();
   for (const f of Object.values(flows)) push(preds, f.targetId, f.sourceId);
   for (const el of Object.values(elements)) {
@@ -718,12 +838,18 @@ function upstreamOf(gatewayId: string, elements: Record<string, GraphElement>, f
       push(preds, el.eventDefinition.targetId, el.id);
     }
   }
+  return preds;
+}
+
+/** Elements of the gateway's scope from which it can be reached without passing through it. */
+function upstreamOf(gatewayId: string, preds: Map<string, string[]>): string[] {
   const seen = new Set<string>();
   const todo = [...(preds.get(gatewayId) ?? [])];
   for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
     if (id === gatewayId || seen.has(id)) continue;
     seen.add(id);
-    todo.push(...(preds.get(id) ?? []));
+    const more = preds.get(id);
+    if (more) for (const p of more) todo.push(p);
   }
   return [...seen].sort();
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ModelFile } from '../../bpmn/index.js';
 import { BatonError } from '../../errors.js';
 import { definitionByVersion, latestDefinition, listDefinitionVersions, listLatestDefinitions, resourceContent } from '../../store/definitions.js';
-import { type AppDeps, errorSchema } from '../app.js';
+import { clip, errorSchema, type RouteDeps } from '../app.js';
 import { definitionView } from '../views.js';
 
 const fileSchema = {
@@ -36,10 +36,17 @@ const deployedSchema = {
   },
 } as const;
 
-export async function deploymentRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function deploymentRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
+  const maxBytes = deps.limits.maxModelBytes;
   app.post(
     '/deployments',
     {
+      // Models are larger than any other request: this route alone takes up to
+      // BATON_MAX_MODEL_BYTES (JSON: Fastify checks it; multipart: the guard
+      // checks Content-Length, and the loop below counts what is read).
+      bodyLimit: maxBytes,
+      // a NUL in a model is an invalid_model problem naming file and line (src/bpmn/compile.ts)
+      config: { allowNul: true },
       schema: {
         summary: 'Deploy BPMN files (JSON body, or multipart/form-data with one file part per model)',
         body: {
@@ -48,7 +55,7 @@ export async function deploymentRoutes(app: FastifyInstance, deps: AppDeps): Pro
             'multipart/form-data': { schema: { description: 'one file part per model; an optional field "name"' } },
           },
         },
-        response: { 201: deployedSchema, 400: errorSchema },
+        response: { 201: deployedSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
       },
     },
     async (req, reply) => {
@@ -56,16 +63,37 @@ export async function deploymentRoutes(app: FastifyInstance, deps: AppDeps): Pro
       let name: string | null = null;
       if (req.isMultipart()) {
         files = [];
-        for await (const part of req.parts()) {
-          if (part.type === 'file') {
-            const buf = await part.toBuffer();
-            files.push({ name: part.filename || part.fieldname, content: buf.toString('utf8') });
-          } else if (part.fieldname === 'name' && typeof part.value === 'string') {
-            name = part.value;
+        let total = 0;
+        try {
+          for await (const part of req.parts()) {
+            if (part.type === 'file') {
+              // toBuffer() stops at the per-file limit (maxBytes) and throws
+              // FST_REQ_FILE_TOO_LARGE; the running total caps all files together.
+              const buf = await part.toBuffer();
+              total += buf.length;
+              if (total > maxBytes) {
+                throw new BatonError('payload_too_large', `the deployment's files exceed ${maxBytes} bytes (BATON_MAX_MODEL_BYTES)`, { maxBytes });
+              }
+              files.push({ name: part.filename || part.fieldname || 'model.bpmn', content: buf.toString('utf8') });
+            } else if (part.fieldname === 'name' && typeof part.value === 'string') {
+              name = part.value;
+            }
           }
+        } catch (err) {
+          // busboy reports a malformed body (no boundary, truncated part, bad
+          // header) as a plain Error; that is the client's input, not a 500.
+          if (err instanceof BatonError || (err as { statusCode?: unknown }).statusCode !== undefined) throw err;
+          throw new BatonError('invalid_multipart', `malformed multipart/form-data body: ${clip(err instanceof Error ? err.message : String(err), 200)}`);
         }
         if (files.length === 0) throw new BatonError('invalid_request', 'multipart deployment has no file part');
+        if (name !== null && name.length > 255) throw new BatonError('invalid_request', 'the deployment name is longer than 255 characters');
+        if (files.some((f) => f.name.length > 255)) throw new BatonError('invalid_request', 'a file name is longer than 255 characters');
       } else {
+        // Without a Content-Type there is no parsed body, and the JSON schema
+        // (declared per media type) has not run.
+        if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
+          throw new BatonError('invalid_request', 'send the deployment as application/json {"files":[{"name","content"}]} or as multipart/form-data');
+        }
         const body = req.body as { name?: string; files: ModelFile[] };
         files = body.files;
         name = body.name ?? null;
@@ -80,10 +108,13 @@ export async function deploymentRoutes(app: FastifyInstance, deps: AppDeps): Pro
     return { items: rows.map(definitionView), nextCursor: null };
   });
 
-  const keyParams = { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: 255 } } } as const;
-  const versionQuery = { type: 'object', additionalProperties: false, properties: { version: { type: 'integer', minimum: 1 } } } as const;
+  // No maxLength on the key: an overlong key names no process, so it gets the
+  // same 404 as any other unknown key (findDefinition answers without a query).
+  const keyParams = { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1 } } } as const;
+  const versionQuery = { type: 'object', additionalProperties: false, properties: { version: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } } } as const;
 
   async function findDefinition(key: string, version: number | undefined) {
+    if (key.length > 255 || key.includes('\u0000')) throw new BatonError('process_not_found', `process ${clip(key)} not found`);
     const def = version !== undefined ? await definitionByVersion(deps.db, key, version) : await latestDefinition(deps.db, key);
     if (!def) throw new BatonError('process_not_found', version !== undefined ? `process ${key} version ${version} not found` : `process ${key} not found`);
     return def;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BatonError, type JsonObject } from '../../errors.js';
 import { deleteBufferedMessage, listBufferedMessages } from '../../store/messages.js';
-import { type AppDeps, errorSchema, requireUuid } from '../app.js';
+import { type AppDeps, errorSchema, listQuery, requireUuid } from '../app.js';
 
 const name = { type: 'string', minLength: 1, maxLength: 255 } as const;
 
@@ -47,7 +47,7 @@ export async function messageRoutes(app: FastifyInstance, deps: AppDeps): Promis
     {
       schema: {
         summary: 'Buffered messages',
-        querystring: { type: 'object', additionalProperties: false, properties: { name, limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { name, limit: { ...listQuery.limit, default: 100 } } },
       },
     },
     async (req) => {

@@ -29,7 +29,7 @@ export async function taskRoutes(app: FastifyInstance, deps: AppDeps): Promise<v
     async (req) => {
       const q = req.query;
       if (q.processInstanceId !== undefined) requireUuid(q.processInstanceId, 'invalid_request', 'processInstanceId');
-      const afterId = decodeCursor(q.cursor);
+      const afterId = decodeCursor(q.cursor, 'uuid');
       const rows = await listHumanTasks(deps.db, {
         ...(q.processInstanceId !== undefined ? { processInstanceId: q.processInstanceId.toLowerCase() } : {}),
         ...(q.state !== undefined ? { state: q.state } : {}),
