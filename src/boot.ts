@@ -25,7 +25,7 @@ import { createDefinitionCache } from './runtime/definitions.js';
 import { startScheduler, type Scheduler } from './runtime/scheduler.js';
 import { startServiceWorker, type ServiceWorker } from './runtime/service-worker.js';
 import { createStepRunner } from './runtime/step.js';
-import { migrateToLatest, openPglite, openPostgres, type OpenedDb } from './store/db.js';
+import { isConnectionError, migrateToLatest, openPglite, openPostgres, type OpenedDb } from './store/db.js';
 
 export type Role = 'api' | 'step' | 'service' | 'scheduler';
 export const ALL_ROLES: Role[] = ['api', 'step', 'service', 'scheduler'];
@@ -70,12 +70,16 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
   try {
     const opened =
       config.mode === 'distributed'
-        ? await openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: config.stepConcurrency + config.serviceConcurrency + 4 })
+        ? await whileUnreachable(logger, () =>
+            openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: config.stepConcurrency + config.serviceConcurrency + 4 }),
+          )
         : await openPglite(opts.inMemory ? null : `${config.dataDir}/pgdata`);
     closers.push(() => opened.close());
     const db = opened.db;
     if (config.migrateOnStart) {
-      const ran = await migrateToLatest(db);
+      // Migrations run in transactions under a session advisory lock: a
+      // connection lost half-way rolls back and frees the lock, so trying again is safe.
+      const ran = await whileUnreachable(logger, () => migrateToLatest(db));
       if (ran.length > 0) logger.info({ migrations: ran }, 'migrated');
     }
 
@@ -116,7 +120,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (roles.includes('api')) {
-      app = await buildApp({ db, transport, commands, logger, limits: config.limits });
+      app = await buildApp({ db, transport, commands, logger });
       closers.push(() => app!.close());
       if (config.deployExamples) {
         const content = readFileSync(EXAMPLE_FILE, 'utf8');
@@ -152,6 +156,27 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
   }
 }
 
+/**
+ * Start-up work that needs Postgres: a process that starts while Postgres
+ * restarts (or before it is up, as in a fresh docker-compose) waits for it
+ * for a while instead of exiting; a running process rides out the same outage
+ * query by query. Anything but a connection error fails at once.
+ */
+async function whileUnreachable<T>(logger: Logger, fn: () => Promise<T>, forMs = 60_000): Promise<T> {
+  const deadline = Date.now() + forMs;
+  let delay = 250;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionError(err) || Date.now() + delay > deadline) throw err;
+      logger.warn({ err }, 'postgres unreachable at start-up; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}
+
 /** /health (process up) and /ready (database and queue reachable) for worker roles. */
 async function healthServer(config: Readonly<Config>, db: OpenedDb['db'], transport: Transport, port: number): Promise<Server> {
   const server = createServer((req, res) => {
@@ -176,18 +201,41 @@ async function healthServer(config: Readonly<Config>, db: OpenedDb['db'], transp
   return server;
 }
 
-/** Entry-point glue: start, and close gracefully on SIGTERM/SIGINT. */
+/**
+ * Entry-point glue: start, and close gracefully on SIGTERM/SIGINT.
+ *
+ * The handlers are installed before start-up, not after: a process told to
+ * stop while it is still starting (a rolling deploy, a scale-down right after
+ * a scale-up) must not die of the signal's default action half-way through
+ * its start; it finishes starting, then closes like any other.
+ */
 export async function runMain(config: Readonly<Config>, roles: Role[]): Promise<void> {
-  const baton = await startBaton(config, roles);
+  const logger = pino({ level: config.logLevel, base: { roles: roles.join(',') } });
+  let baton: Baton | null = null;
   let stopping = false;
+  const shutdown = (b: Baton) => {
+    void b.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    baton.logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 30_000);
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown did not finish within 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
     force.unref();
-    void baton.close().then(() => process.exit(0));
+    if (baton) shutdown(baton);
+    // else: start-up is still running; it shuts down as soon as it is done (below).
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  baton = await startBaton(config, roles, { logger });
+  if (stopping) shutdown(baton);
 }

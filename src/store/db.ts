@@ -47,6 +47,7 @@ export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> 
       throw new BatonError('invalid_config', `bad schema name ${options.schema}`);
     }
     const admin = new pg.Client({ connectionString: options.url });
+    admin.on('error', () => {}); // a restart mid-way fails the query below instead
     await admin.connect();
     try {
       await admin.query(`create schema if not exists ${options.schema}`);
@@ -66,9 +67,19 @@ export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> 
     types: pgTypes,
     ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  // An idle client that loses its connection emits 'error' on the pool; without
-  // a listener that would crash the process. The next query reconnects.
+  // A client that loses its connection (Postgres restarted: 57P01 "terminating
+  // connection due to administrator command", or the socket closed) emits
+  // 'error'. An idle client's error is re-emitted on the pool; a checked-out
+  // client's error (a transaction between two queries) is emitted on the client
+  // itself, where pg-pool listens only while it is idle. Without a listener in
+  // both places the process crashes. Nothing is lost by ignoring them: the query
+  // in flight (or the next one) on that client fails, the transaction rolls
+  // back, pg-pool discards the broken client on release, and the next checkout
+  // connects afresh.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
@@ -80,6 +91,22 @@ export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> 
       await db.destroy();
     },
   };
+}
+
+/**
+ * Errors that mean "Postgres is not reachable right now" (restarting, failing
+ * over, the network hiccuping), as opposed to a wrong query or bad data: the
+ * same work can simply be tried again once it is back.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now
+  // (starting up / shutting down); class 08: connection exceptions.
+  if (/^(57P0[123]|08...)$/.test(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'].includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
 }
 
 export async function openPglite(dataDir: string | null): Promise<OpenedDb> {
