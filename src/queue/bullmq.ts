@@ -8,10 +8,33 @@ export interface BullTransportOptions {
   /** key prefix, so several deployments (or test files) share one Redis */
   prefix: string;
   onError?: (err: Error) => void;
+  /** how long adding a doorbell (or publishing) may wait for Redis before it is given up; default 2000 ms */
+  sendTimeoutMs?: number;
+}
+
+/**
+ * Producers must not wait for Redis. The connections queue commands while
+ * Redis is away (they must: BullMQ's blocking workers rely on it), so an
+ * unbounded `add` would hold an API request — whose input is already committed
+ * to Postgres — for as long as Redis is down, and a client that times out
+ * would retry a request that had in fact succeeded. A doorbell that cannot be
+ * rung promptly is given up (the caller logs it and the scheduler's sweep
+ * rings instead); if the queued command still runs once Redis is back, the
+ * extra doorbell is harmless.
+ */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not take the ${what} within ${ms} ms`)), ms);
+  });
+  // Nobody waits for a late failure any more; keep it from being unhandled.
+  p.catch(() => {});
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function createBullTransport(opts: BullTransportOptions): Transport {
   const onError = opts.onError ?? (() => {});
+  const sendTimeoutMs = opts.sendTimeoutMs ?? 2000;
   // BullMQ workers block on Redis and must not give up on a command, hence
   // maxRetriesPerRequest: null. Queues share one connection; every worker gets
   // its own (BullMQ duplicates it for the blocking client).
@@ -21,6 +44,14 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
     return r;
   };
   const shared = connect();
+  // Once the connection has been up, a lost one fails sends at once (see
+  // `bounded`); before that (start-up) they wait for it, at most sendTimeoutMs.
+  let wasReady = false;
+  shared.once('ready', () => (wasReady = true));
+  const send = <R>(what: string, op: () => Promise<R>): Promise<R> => {
+    if (wasReady && shared.status !== 'ready') return Promise.reject(new Error(`redis is not connected (${shared.status}); ${what} not sent`));
+    return bounded(op(), sendTimeoutMs, what);
+  };
   const queues = new Map<string, Queue>();
   const consumers = new Set<Worker>();
   // Pub/sub needs a connection of its own (a subscribed Redis connection can do
@@ -55,7 +86,7 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
       const q = queueFor(name);
       return {
         async add(data: T, o?: { delayMs?: number }) {
-          await q.add(name, data, o?.delayMs ? { delay: o.delayMs } : undefined);
+          await send(`${name} doorbell`, () => q.add(name, data, o?.delayMs ? { delay: o.delayMs } : undefined));
         },
         async addMany(items: T[], o?: { dedupeKey?: (item: T) => string }) {
           if (items.length === 0) return;
@@ -63,7 +94,9 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
           // A custom jobId is ignored by BullMQ while a job with that id exists;
           // such jobs must not linger in the failed set, or the id would stay
           // taken and the next ring for it would be dropped.
-          await q.addBulk(items.map((data) => ({ name, data, ...(key ? { opts: { jobId: key(data), removeOnFail: true } } : {}) })));
+          await send(`${name} doorbells`, () =>
+            q.addBulk(items.map((data) => ({ name, data, ...(key ? { opts: { jobId: key(data), removeOnFail: true } } : {}) }))),
+          );
         },
       };
     },
@@ -88,7 +121,7 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
       };
     },
     async publish(channel: string, message: string) {
-      await shared.publish(channelOf(channel), message);
+      await send(`${channel} notification`, () => shared.publish(channelOf(channel), message));
     },
     async subscribe(channel: string, listener: (message: string) => void) {
       if (!subscriber) {

@@ -123,7 +123,7 @@ export class PrivateRedis {
     return this.child?.pid;
   }
 
-  private async start(): Promise<void> {
+  async start(): Promise<void> {
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
