@@ -45,6 +45,9 @@ export async function buildApp(appDeps: AppDeps): Promise<FastifyInstance> {
     // route-not-found answer Fastify gives for params over its 100-char default.
     // The HTTP parser still caps a whole request line at its header size limit.
     routerOptions: { maxParamLength: 64 * 1024 },
+    // A malformed URL (bad percent-encoding in a path parameter) is answered by
+    // Fastify before routing; this keeps that answer in our error shape.
+    frameworkErrors: (error, req, reply) => errorHandler(error, req, reply),
     ajv: {
       // Reject unknown fields instead of silently dropping them: a typo in a
       // request must be a 400, not a surprise.

@@ -66,6 +66,8 @@ function fromFastify(err: FastifyError): { status: number; code: string; message
       return { status: 415, code: 'unsupported_media_type', message: err.message };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, code: 'invalid_request', message: err.message };
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, code: 'invalid_request', message: 'the URL is malformed (invalid percent-encoding)' };
     case 'FST_PROTO_VIOLATION':
       return { status: 400, code: 'invalid_multipart', message: err.message };
   }
