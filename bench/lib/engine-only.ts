@@ -1,0 +1,182 @@
+/**
+ * Workload 8: the engine alone (src/engine), in this process, with the same
+ * sandboxed evaluator the step worker builds (src/expressions createEvaluator
+ * with the config's default limits: scripts and conditions run in the
+ * isolated-vm child process). No Postgres, no queue: what one instance costs
+ * the interpreter, to compare with bpmn-engine on the same model.
+ *
+ * A transition is a sequence flow taken (the engine's `flow_taken` history
+ * entries), counted on the real run, not assumed from the model.
+ */
+import { readFileSync } from 'node:fs';
+import { compileProcess } from '../../src/bpmn/index.js';
+import { applyEvent, startInstance } from '../../src/engine/index.js';
+import type { ProcessGraph } from '../../src/bpmn/types.js';
+import type { Effect, EngineContext, EngineEvent, InstanceState } from '../../src/engine/types.js';
+import { createEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
+import { loadConfig } from '../../src/config.js';
+import { uuidv7 } from '../../src/ids.js';
+import { isMain, round } from './util.js';
+
+const model = (name: string) => readFileSync(new URL(`../models/${name}`, import.meta.url), 'utf8');
+
+export interface EngineOnlyRow {
+  model: string;
+  instances: number;
+  ms: number;
+  instancesPerSec: number;
+  transitionsPerSec: number;
+  /** engine calls (start + events) per second */
+  stepsPerSec: number;
+  flowsPerInstance: number;
+}
+
+function flows(effects: Effect[]): number {
+  let n = 0;
+  for (const e of effects) if (e.type === 'history' && e.entry.event === 'flow_taken') n++;
+  return n;
+}
+
+/** The runtime's evaluator, with the limits a step worker gets from a default config. */
+export function runtimeEvaluator(): SandboxEvaluator {
+  const config = loadConfig({});
+  return createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
+}
+
+function ctxWith(evaluator: SandboxEvaluator): EngineContext {
+  // Same shape as the step runner's context (src/runtime/step.ts).
+  return { now: () => new Date(), newId: () => uuidv7(), evaluator };
+}
+
+/** One instance from start to its end; answers every wait with the event the runtime would deliver. */
+function runInstance(graph: ProcessGraph, ctx: EngineContext, variables: Record<string, unknown>): { flows: number; steps: number; status: string } {
+  let r = startInstance(graph, { type: 'start', variables: variables as never }, ctx);
+  let taken = flows(r.effects);
+  let steps = 1;
+  let state: InstanceState = r.state;
+  let effects = r.effects;
+  while (state.status === 'running' || state.status === 'waiting') {
+    const next = answer(effects);
+    if (!next) break;
+    r = applyEvent(graph, state, next, ctx);
+    state = r.state;
+    effects = r.effects;
+    taken += flows(effects);
+    steps++;
+  }
+  return { flows: taken, steps, status: state.status };
+}
+
+function answer(effects: Effect[]): EngineEvent | null {
+  for (const e of effects) {
+    if (e.type === 'serviceJobCreated') return { type: 'serviceJobCompleted', jobId: e.job.id, variables: { done: true } };
+    if (e.type === 'humanTaskOpened') return { type: 'humanTaskCompleted', taskId: e.task.id, variables: { ok: true } };
+    if (e.type === 'subscriptionOpened' && e.subscription.kind === 'message') {
+      return { type: 'messageReceived', subscriptionId: e.subscription.id, name: e.subscription.name, variables: { got: true } };
+    }
+  }
+  return null;
+}
+
+export async function engineOnlyModel(
+  evaluator: SandboxEvaluator,
+  file: string,
+  key: string,
+  maxInstances: number,
+  vars: (i: number) => Record<string, unknown>,
+  maxMs = Infinity,
+): Promise<EngineOnlyRow> {
+  const graph = await compileProcess(model(file), key, file);
+  const ctx = ctxWith(evaluator);
+  for (let i = 0; i < Math.min(500, maxInstances / 10); i++) runInstance(graph, ctx, vars(i)); // warm-up
+  let totalFlows = 0;
+  let totalSteps = 0;
+  let instances = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < maxInstances && (i % 100 !== 0 || performance.now() - t0 < maxMs); i++, instances++) {
+    const r = runInstance(graph, ctx, vars(i));
+    if (r.status !== 'completed') throw new Error(`engine-only ${key}: instance ended ${r.status}`);
+    totalFlows += r.flows;
+    totalSteps += r.steps;
+  }
+  const ms = performance.now() - t0;
+  return {
+    model: key,
+    instances,
+    ms: Math.round(ms),
+    instancesPerSec: Math.round(instances / (ms / 1000)),
+    transitionsPerSec: Math.round(totalFlows / (ms / 1000)),
+    stepsPerSec: Math.round(totalSteps / (ms / 1000)),
+    flowsPerInstance: round(totalFlows / instances, 2),
+  };
+}
+
+export async function runEngineOnly(opts: { instances: number; maxMsPerModel?: number; loopRounds: number }): Promise<{ rows: EngineOnlyRow[]; loop: EngineLoopResult }> {
+  const evaluator = runtimeEvaluator();
+  try {
+    evaluator.condition('true', {}); // wait for the sandbox process
+    const n = opts.instances;
+    const ms = opts.maxMsPerModel ?? Infinity;
+    const rows = [
+      await engineOnlyModel(evaluator, 'straight-through.bpmn', 'straight', n, (i) => ({ price: 10 + (i % 7), qty: 2 }), ms),
+      await engineOnlyModel(evaluator, 'service-task.bpmn', 'service', n, (i) => ({ n: i }), ms),
+      await engineOnlyModel(evaluator, 'user-task.bpmn', 'usertask', n, (i) => ({ n: i }), ms),
+      await engineOnlyModel(evaluator, 'message-wait.bpmn', 'msgwait', n, (i) => ({ key: `k${i}` }), ms),
+    ];
+    const loop = await engineLoop(evaluator, opts.loopRounds);
+    return { rows, loop };
+  } finally {
+    evaluator.close();
+  }
+}
+
+export interface EngineLoopResult {
+  rounds: number;
+  /** µs of the engine call that completes round 10 / the last round (median of the 10 rounds around each) */
+  usAt10: number;
+  usAtLast: number;
+  ratio: number;
+  stateBytesAt10: number;
+  stateBytesAtLast: number;
+}
+
+/** The loop model through the engine alone: is the 10,000th step as cheap as the 10th? */
+export async function engineLoop(evaluator: SandboxEvaluator, rounds: number): Promise<EngineLoopResult> {
+  const graph = await compileProcess(model('loop.bpmn'), 'loop', 'loop.bpmn');
+  const ctx = ctxWith(evaluator);
+  let r = startInstance(graph, { type: 'start', variables: { i: 0, rounds } }, ctx);
+  const us: number[] = [];
+  const bytes: number[] = [];
+  while (r.state.status !== 'completed') {
+    const ev = answer(r.effects);
+    if (!ev) throw new Error(`engine loop stuck at ${us.length}: ${r.state.status}`);
+    // The runtime parses the state fresh for every step; a JSON round trip
+    // here keeps this comparable (and measures the state's size).
+    const json = JSON.stringify(r.state);
+    bytes.push(json.length);
+    const state = JSON.parse(json) as InstanceState;
+    const t = performance.now();
+    r = applyEvent(graph, state, ev, ctx);
+    us.push((performance.now() - t) * 1000);
+  }
+  const around = (k: number) => {
+    const w = us.slice(Math.max(0, k - 5), k + 5).sort((a, b) => a - b);
+    return w[Math.floor(w.length / 2)] ?? NaN;
+  };
+  const usAt10 = around(9);
+  const usAtLast = around(us.length - 6);
+  return {
+    rounds: us.length,
+    usAt10: round(usAt10),
+    usAtLast: round(usAtLast),
+    ratio: round(usAtLast / usAt10, 2),
+    stateBytesAt10: bytes[9] ?? NaN,
+    stateBytesAtLast: bytes[bytes.length - 1] ?? NaN,
+  };
+}
+
+if (isMain(import.meta.url)) {
+  const out = await runEngineOnly({ instances: Number(process.argv[2] ?? 5000), loopRounds: Number(process.argv[3] ?? 1000) });
+  console.table(out.rows);
+  console.log(out.loop);
+}
