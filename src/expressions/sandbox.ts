@@ -5,7 +5,9 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import type { Json, JsonObject } from '../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
 import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
+import { Lru } from './lru.js';
 import { encodeRequest, encodeRequestInto, Kind, messageOf, requestSizeBound } from './protocol.js';
+import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
 export interface EvaluatorOptions {
@@ -15,6 +17,11 @@ export interface EvaluatorOptions {
   memoryLimitMb?: number;
   /** How many compiled sources the sandbox process keeps. Default 500. */
   cacheSize?: number;
+  /**
+   * Evaluate sources in the fast path's small grammar in this process, without
+   * the sandbox (see simple.ts). Default true; false sends everything to the sandbox.
+   */
+  fastPath?: boolean;
   /**
    * How long the host waits for an answer once the sandbox process has the
    * request, before it kills the process and fails with `script_timeout`.
@@ -333,6 +340,19 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     }
   }
 
+  // The fast path (simple.ts): sources in its small grammar are evaluated
+  // here, the rest (and every case it is unsure of) in the sandbox.
+  const fast = options.fastPath ?? true;
+  const programs = new Lru<string, Program | false>(Math.max(cacheSize, 1));
+  function compiled(source: string, kind: 'expr' | 'script'): Program | null {
+    const key = kind + source;
+    const hit = programs.get(key);
+    if (hit !== undefined) return hit === false ? null : hit;
+    const p = compileSimple(source, kind);
+    programs.set(key, p ?? false);
+    return p;
+  }
+
   // Start the bridge and its sandbox process now: they warm up while the
   // caller does other things, and the first evaluation usually finds them
   // ready. If that fails, the first evaluation tries again and reports it.
@@ -344,12 +364,27 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
 
   return {
     condition(expression: string, variables: JsonObject): boolean {
+      if (fast && !closed && typeof expression === 'string') {
+        const p = compiled(expression, 'expr');
+        const r = p ? runCondition(p, variables) : DEFER;
+        if (r !== DEFER) return r;
+      }
       return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
     },
     expression(expression: string, variables: JsonObject): Json {
+      if (fast && !closed && typeof expression === 'string') {
+        const p = compiled(expression, 'expr');
+        const r = p ? runExpression(p, variables) : DEFER;
+        if (r !== DEFER) return r;
+      }
       return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
     },
     script(source: string, variables: JsonObject): ScriptResult {
+      if (fast && !closed && typeof source === 'string') {
+        const p = compiled(source, 'script');
+        const r = p ? runScript(p, variables) : DEFER;
+        if (r !== DEFER) return { assigned: r };
+      }
       return guarded(() => ({ assigned: JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as JsonObject }));
     },
     close(): void {

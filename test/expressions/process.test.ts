@@ -10,6 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluator, ExpressionError, type SandboxEvaluator } from '../../src/expressions/index.js';
 
+// Sources here call a function (`Boolean(…)`, `Number(…)`) so that they go to
+// the sandbox process, not the in-process fast path (simple.ts): these tests
+// are about that process.
+
 /** Runs `fn`, expects an ExpressionError and returns it. */
 function failure(fn: () => unknown): ExpressionError {
   try {
@@ -64,7 +68,7 @@ describe('code that grows one hash table without end', () => {
       const e = failure(() => ev.script(source, {}));
       expect(e.code).toBe('script_memory');
       expect(e.message).toBe('the script exceeded the memory limit of 64 MB');
-      expect(ev.expression('n + 1', { n: round })).toBe(round + 1);
+      expect(ev.expression('Number(n + 1)', { n: round })).toBe(round + 1);
       if (ev.sandboxPid() !== before) processesLost++;
     }
     // The new process is hardened like the first one.
@@ -95,31 +99,34 @@ describe('a sandbox process that dies or hangs', () => {
   afterAll(() => ev.close());
 
   it('is replaced when it was killed between evaluations', async () => {
-    expect(ev.condition('true', {})).toBe(true);
+    expect(ev.condition('Boolean(true)', {})).toBe(true);
     const pid = ev.sandboxPid();
     expect(pid).toBeGreaterThan(0);
-    process.kill(pid ?? 0, 'SIGKILL');
+    expect(pid).toBeGreaterThan(0); // never signal pid 0: that is our own process group
+    process.kill(pid!, 'SIGKILL');
     // Once the bridge has seen it die (a request sent before that fails as
     // script_crash: a documented limit), the next evaluation starts a new one.
     for (let i = 0; i < 100 && ev.sandboxPid() === pid; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(ev.sandboxPid()).toBeUndefined();
-    expect(ev.expression('a * 2', { a: 21 })).toBe(42);
+    expect(ev.expression('Number(a * 2)', { a: 21 })).toBe(42);
     expect(ev.sandboxPid()).not.toBe(pid);
   });
 
   it('ends the evaluation it was running as script_crash when it dies of something else', () => {
-    expect(ev.condition('true', {})).toBe(true);
+    expect(ev.condition('Boolean(true)', {})).toBe(true);
     const pid = ev.sandboxPid() ?? 0;
+    expect(pid).toBeGreaterThan(0); // never signal pid 0: that is our own process group
     const slow = createEvaluator({ timeoutMs: 10_000 });
     try {
-      expect(slow.condition('true', {})).toBe(true);
+      expect(slow.condition('Boolean(true)', {})).toBe(true);
       const target = slow.sandboxPid() ?? 0;
+      expect(target).toBeGreaterThan(0);
       // The host thread is blocked during the evaluation: another process delivers the signal.
       spawn('/bin/sh', ['-c', `sleep 0.5; kill -SEGV ${target}`], { stdio: 'ignore' }).unref();
       const e = failure(() => slow.script('while (true) {}', {}));
       expect(e.code).toBe('script_crash');
       expect(e.message).toContain('SIGSEGV');
-      expect(slow.expression('"still here"', {})).toBe('still here');
+      expect(slow.expression('String("still here")', {})).toBe('still here');
       expect(slow.sandboxPid()).not.toBe(target);
     } finally {
       slow.close();
@@ -128,15 +135,16 @@ describe('a sandbox process that dies or hangs', () => {
   });
 
   it('is killed when it stops answering, with script_timeout, and the next evaluation works', () => {
-    expect(ev.condition('true', {})).toBe(true);
+    expect(ev.condition('Boolean(true)', {})).toBe(true);
     const pid = ev.sandboxPid() ?? 0;
+    expect(pid).toBeGreaterThan(0); // never signal pid 0: that is our own process group
     process.kill(pid, 'SIGSTOP');
     const started = performance.now();
-    const e = failure(() => ev.condition('true', {}));
+    const e = failure(() => ev.condition('Boolean(true)', {}));
     const waited = performance.now() - started;
     expect(e.code).toBe('script_timeout');
     expect(waited).toBeGreaterThanOrEqual(750);
-    expect(ev.condition('x === 1', { x: 1 })).toBe(true);
+    expect(ev.condition('Boolean(x === 1)', { x: 1 })).toBe(true);
     expect(ev.sandboxPid()).not.toBe(pid);
     expect(alive(pid)).toBe(false);
   });
@@ -152,15 +160,15 @@ describe('messages larger than the shared buffer', () => {
   it('carries big variables, results and sources both ways', () => {
     const text = 'é'.repeat(300_000); // 600,000 UTF-8 bytes
     const rows = Array.from({ length: 20_000 }, (_, i) => ({ i, label: `row ${i}` }));
-    expect(ev.expression('text.length + rows.length', { text, rows })).toBe(320_000);
-    expect(ev.expression('text + "!"', { text })).toBe(`${text}!`);
+    expect(ev.expression('Number(text.length + rows.length)', { text, rows })).toBe(320_000);
+    expect(ev.expression('String(text + "!")', { text })).toBe(`${text}!`);
     const result = ev.script('copy = rows.map(r => r.i * 2); rows.push({ i: -1 })', { rows });
     expect((result.assigned.copy as number[]).length).toBe(20_000);
     expect((result.assigned.rows as unknown[]).at(-1)).toEqual({ i: -1 });
     const source = `big = ${JSON.stringify('x'.repeat(400_000))}.length`;
     expect(ev.script(source, {}).assigned).toEqual({ big: 400_000 });
     // And the small path still works after the big ones.
-    expect(ev.expression('"ok"', {})).toBe('ok');
+    expect(ev.expression('String("ok")', {})).toBe('ok');
   });
 });
 

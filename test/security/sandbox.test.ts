@@ -43,7 +43,7 @@ interface Case {
  * Time limit of the evaluators. Small, but with room for the memory bombs to
  * reach the memory limit first also when the machine is busy.
  */
-const TIMEOUT_MS = 500;
+const TIMEOUT_MS = 1000;
 
 /** `(() => {}).constructor`: the isolate's Function, which user code can always reach. */
 const F = '(() => {}).constructor';
