@@ -301,8 +301,11 @@ describe('api: content types and JSON', () => {
       return v;
     };
     // the body is level 1, variables level 2: 63 more levels reach 64
-    const ok = await send(json('POST', '/v1/process-instances', { processKey: 'fuzz', variables: nest(63) }));
+    const ok = await send(json('POST', '/v1/process-instances', { processKey: 'fuzz', variables: nest(63), waitMs: 10_000 }));
     expect(ok.status, JSON.stringify(ok.body).slice(0, 300)).toBe(201);
+    // and the engine carries it: the instance runs to its user task with the value intact
+    expect(ok.body).toMatchObject({ status: 'waiting', activeElements: ['review'], incidents: [] });
+    expect(JSON.stringify(ok.body.variables)).toBe(JSON.stringify(nest(63)));
     pool.instances.push(ok.body.id);
     const before = await instanceCount();
     const deep = await send(json('POST', '/v1/process-instances', { processKey: 'fuzz', variables: nest(64) }));
@@ -400,6 +403,13 @@ describe('api: ids, page sizes, cursors', () => {
       for (const cursor of bad) {
         expectCode(await send({ method: 'GET', url: urlOf(op, realParams(op), `cursor=${cursor.startsWith('%') ? cursor : encodeURIComponent(cursor)}`) }), 400, 'invalid_cursor', `${op.path} ${cursor.slice(0, 30)}`);
       }
+    }
+    // a cursor of the other kind (a history id on a UUID list, a UUID on the history) is a 400 too
+    expectCode(await send({ method: 'GET', url: `/v1/tasks?cursor=${b64('12345')}` }), 400, 'invalid_cursor');
+    expectCode(await send({ method: 'GET', url: `/v1/process-instances/${pool.instances[0]}/history?cursor=${b64(pool.instances[0]!)}` }), 400, 'invalid_cursor');
+    for (const path of ['/v1/process-instances', '/v1/incidents']) {
+      // these two routes do not say which kind they expect, so the database refuses it instead
+      expectCode(await send({ method: 'GET', url: `${path}?cursor=${b64('12345')}` }), 400, /^(invalid_cursor|invalid_request)$/, path);
     }
     // a good cursor still pages
     const first = await send({ method: 'GET', url: '/v1/process-instances?limit=2' });
