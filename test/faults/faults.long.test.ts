@@ -25,7 +25,7 @@ describe('fault suite (long form)', () => {
       postgres: PG,
       startRate: Number(process.env.FAULTS_START_RATE ?? 12),
       schedule: 'random',
-      drainTimeoutMs: 600_000,
+      drainTimeoutMs: 20 * 60_000,
     });
     expect(r.crashes, 'processes that died on their own').toEqual([]);
     expect(r.uncleanStops, 'SIGTERMed processes that did not exit 0').toEqual([]);

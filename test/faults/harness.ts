@@ -469,6 +469,9 @@ export async function runFaultSuite(o: FaultRunOptions): Promise<FaultRunResult>
     if (result.stuck.length) log(`stuck instances (first 20):\n${result.stuck.slice(0, 20).map((s) => `  ${s.id} ${s.processKey} ${s.status} waits at [${s.waitingAt.join(', ')}] pending inbox ${s.pendingInbox} incidents [${s.incidents.join('; ')}]`).join('\n')}`);
     if (crashes.length) log(`crashed processes: ${JSON.stringify(crashes)}`);
     if (uncleanStops.length) log(`unclean SIGTERM stops: ${JSON.stringify(uncleanStops)}`);
+    const clean = result.rows.every((x) => x.lost === 0 && x.duplicated === 0) && crashes.length === 0 && uncleanStops.length === 0;
+    if (clean && !process.env.FAULTS_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+    else log(`process logs kept in ${dir}/logs`);
     return { ...result, faults, crashes, uncleanStops, table, elapsedMs: Date.now() - t0, dir };
   } finally {
     await fleet?.stopAll().catch(() => {});
