@@ -146,9 +146,8 @@ export function createCommands(deps: CommandDeps) {
         `process ${def.key} has no none start event; it starts on a message, signal or timer`,
       );
     }
-    const out = await db.transaction().execute((trx) =>
-      spawnInstance(trx, def, { variables: input.variables ?? {}, businessKey: input.businessKey ?? null }),
-    );
+    // one statement: atomic on its own, no transaction round trips
+    const out = await spawnInstance(db, def, { variables: input.variables ?? {}, businessKey: input.businessKey ?? null });
     await ring(out.instance.id);
     return out;
   }

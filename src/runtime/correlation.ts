@@ -15,7 +15,7 @@ import { uuidv7 } from '../ids.js';
 import type { Executor } from '../store/db.js';
 import { definitionById, latestDefinition } from '../store/definitions.js';
 import { insertInboxEvent } from '../store/inbox.js';
-import { insertInstance } from '../store/instances.js';
+import { insertInstanceWithStart } from '../store/instances.js';
 import { insertMessage, lockCorrelation, messageByMessageId, startEventsByName, takeBufferedMessage } from '../store/messages.js';
 import type { ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import { signalSubscriptions, takeMessageSubscription } from '../store/waits.js';
@@ -36,20 +36,22 @@ export interface SpawnOptions {
 /** Inserts a new instance and its `start` inbox row. The caller rings the doorbell after commit. */
 export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o: SpawnOptions): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
   const id = o.id ?? uuidv7();
-  const instance = await insertInstance(trx, {
-    id,
-    definition_id: def.id,
-    process_key: def.key,
-    version: def.version,
-    business_key: o.businessKey,
-    state: notStartedState(),
-    parent_instance_id: o.parent?.instanceId ?? null,
-  });
   const payload: JsonObject = { variables: o.variables };
   if (o.startEventId !== undefined) payload.startEventId = o.startEventId;
   if (o.parent !== undefined) payload.parent = { ...o.parent };
-  const inboxId = await insertInboxEvent(trx, id, 'start', payload);
-  return { instance, inboxId };
+  return insertInstanceWithStart(
+    trx,
+    {
+      id,
+      definition_id: def.id,
+      process_key: def.key,
+      version: def.version,
+      business_key: o.businessKey,
+      state: notStartedState(),
+      parent_instance_id: o.parent?.instanceId ?? null,
+    },
+    payload,
+  );
 }
 
 export type MessageOutcome =

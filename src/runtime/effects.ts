@@ -5,11 +5,10 @@
  * whose doorbell must ring after the commit; they never lock another
  * instance's row.
  */
-import type { Effect, HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerSpec } from '../engine/types.js';
+import type { Effect, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerSpec } from '../engine/types.js';
 import type { JsonObject } from '../errors.js';
 import type { Executor } from '../store/db.js';
 import { definitionById } from '../store/definitions.js';
-import { appendHistory } from '../store/history.js';
 import { insertInboxEvent } from '../store/inbox.js';
 import { insertIncident, resolveIncident } from '../store/incidents.js';
 import { cancelServiceJob, getServiceJob, insertServiceJobs } from '../store/jobs.js';
@@ -76,13 +75,12 @@ export async function writeEffects(
   // creates thousands); everything that closes, cancels or deletes follows in
   // effect order, so a task or timer opened and closed in the same step is
   // inserted before it is closed.
-  const history: HistoryEntry[] = [];
+  // (history entries are written with the state, by the step's commit statement)
   const tasks: HumanTaskSpec[] = [];
   const jobs: ServiceJobSpec[] = [];
   const timers: TimerSpec[] = [];
   for (const e of effects) {
-    if (e.type === 'history') history.push(e.entry);
-    else if (e.type === 'humanTaskOpened') tasks.push(e.task);
+    if (e.type === 'humanTaskOpened') tasks.push(e.task);
     else if (e.type === 'serviceJobCreated') jobs.push(e.job);
     else if (e.type === 'timerScheduled') timers.push(e.timer);
   }
@@ -182,7 +180,6 @@ export async function writeEffects(
       }
     }
   }
-  await appendHistory(trx, instanceId, history);
 
   // A message delivered to a subscription removed that subscription's row (one
   // message, one receiver). A non-interrupting catch (boundary, event

@@ -13,13 +13,14 @@
 import type { Logger } from 'pino';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
-import type { Effect, EngineContext, EngineEvent, InstanceState, StepResult } from '../engine/types.js';
+import type { Effect, EngineContext, EngineEvent, HistoryEntry, InstanceState, StepResult } from '../engine/types.js';
 import type { Evaluator } from '../expressions/types.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
-import { markInboxProcessed, pendingInboxEvents, pendingInboxIds } from '../store/inbox.js';
-import { instanceExists, lockInstance, saveInstance } from '../store/instances.js';
+import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
+import { instanceExists } from '../store/instances.js';
+import { commitStep, lockForStep, StepRaced } from '../store/step.js';
 import type { InboxRow } from '../store/schema.js';
 import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
@@ -68,8 +69,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   ): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
     const out = emptyOutput();
     const result = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
-      const row = await lockInstance(trx, instanceId);
-      if (!row) {
+      const locked = await lockForStep(trx, instanceId, opts.batchSize);
+      if (!locked) {
         if (await instanceExists(trx, instanceId)) return { outcome: { kind: 'locked' }, more: false };
         // Inbox rows addressed to an instance that does not exist (a child that
         // was never created, a bad id): consume them, or the sweep would ring
@@ -77,7 +78,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         await markInboxProcessed(trx, await pendingInboxIds(trx, instanceId));
         return { outcome: { kind: 'missing' }, more: false };
       }
-      const events = outcomesFirst(await pendingInboxEvents(trx, instanceId, opts.batchSize));
+      const row = locked.row;
+      const events = outcomesFirst(locked.events);
       if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
 
       const log = deps.logger.child({ instanceId });
@@ -120,11 +122,18 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       opts.attempted?.push(...consumed.map((e) => e.id));
 
       const status = suspended && !ENDED.has(state.status) ? 'suspended' : state.status;
-      await saveInstance(trx, instanceId, row.rev, { state, status, ended: ENDED.has(state.status), suspended });
-      await markInboxProcessed(
-        trx,
-        consumed.map((e) => e.id),
-      );
+      const history: HistoryEntry[] = [];
+      for (const e of effects) if (e.type === 'history') history.push(e.entry);
+      await commitStep(trx, {
+        id: instanceId,
+        rev: row.rev,
+        state,
+        status,
+        ended: ENDED.has(state.status),
+        suspended,
+        consumed: consumed.map((e) => e.id),
+        history,
+      });
       await writeEffects(trx, row, state, effects, consumed, out, { strict: opts.strict });
       return {
         outcome: { kind: 'stepped', applied: consumed.length, status },
@@ -187,6 +196,10 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     try {
       return await once(instanceId, { batchSize, strict: true });
     } catch (err) {
+      if (err instanceof StepRaced) {
+        // another step committed between our snapshot and our lock (see lockForStep): read again
+        return await once(instanceId, { batchSize, strict: true });
+      }
       if (err instanceof StepConflict) {
         deps.logger.info({ instanceId, reason: err.message }, 'step raced an accepted outcome; applying the outcome first');
         try {

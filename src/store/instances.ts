@@ -1,35 +1,45 @@
 /** Process instances: the live state row, one writer at a time. */
 import { sql } from 'kysely';
 import type { InstanceState } from '../engine/types.js';
+import type { JsonObject } from '../errors.js';
 import type { Executor } from './db.js';
 import type { ProcessInstanceRow } from './schema.js';
 
-export async function insertInstance(
+export interface NewInstance {
+  id: string;
+  definition_id: string;
+  process_key: string;
+  version: number;
+  business_key: string | null;
+  state: InstanceState;
+  parent_instance_id?: string | null;
+}
+
+/**
+ * A new instance and its `start` inbox row, in one statement (atomic without a
+ * transaction of its own; inside one it is simply part of it). Starting an
+ * instance is the API's hottest write: one round trip instead of four.
+ */
+export async function insertInstanceWithStart(
   db: Executor,
-  row: {
-    id: string;
-    definition_id: string;
-    process_key: string;
-    version: number;
-    business_key: string | null;
-    state: InstanceState;
-    parent_instance_id?: string | null;
-  },
-): Promise<ProcessInstanceRow> {
-  return db
-    .insertInto('process_instance')
-    .values({
-      id: row.id,
-      definition_id: row.definition_id,
-      process_key: row.process_key,
-      version: row.version,
-      business_key: row.business_key,
-      status: 'running',
-      state: JSON.stringify(row.state),
-      parent_instance_id: row.parent_instance_id ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  row: NewInstance,
+  payload: JsonObject,
+): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+  const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
+    with i as (
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, parent_instance_id)
+      values (${row.id}, ${row.definition_id}, ${row.process_key}, ${row.version}, ${row.business_key}, 'running',
+              ${JSON.stringify(row.state)}::jsonb, ${row.parent_instance_id ?? null})
+      returning *
+    ),
+    e as (
+      insert into inbox (instance_id, kind, payload)
+      select i.id, 'start', ${JSON.stringify(payload)}::jsonb from i
+      returning id
+    )
+    select i.*, e.id as inbox_id from i, e`.execute(db);
+  const { inbox_id, ...instance } = r.rows[0]!;
+  return { instance, inboxId: Number(inbox_id) };
 }
 
 /**

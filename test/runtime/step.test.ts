@@ -242,3 +242,23 @@ describe('cancel racing a step', () => {
     expect(history.filter((h) => h.event === 'instance_started')).toHaveLength(1);
   });
 });
+
+describe('the step commit statement', () => {
+  it('refuses to write over a moved revision or to consume an inbox row twice (and the transaction rolls back)', async () => {
+    const { commitStep, lockForStep, StepRaced } = await import('../../src/store/step.js');
+    const id = await start();
+    const locked = (await baton.db.transaction().execute((trx) => lockForStep(trx, id, 10)))!;
+    expect(locked.events.map((e) => e.kind)).toEqual(['start']);
+    const base = { id, state: locked.row.state, status: 'running', ended: false, suspended: false, history: [] };
+    await expect(
+      baton.db.transaction().execute((trx) => commitStep(trx, { ...base, rev: locked.row.rev + 7, consumed: [] })),
+    ).rejects.toBeInstanceOf(StepRaced);
+    await insertInboxEvent(baton.db, id, 'cancel', {});
+    await runner.run(id); // consumes both rows
+    const after = (await getInstance(baton.db, id))!;
+    await expect(
+      baton.db.transaction().execute((trx) => commitStep(trx, { ...base, rev: after.rev, consumed: locked.events.map((e) => e.id) })),
+    ).rejects.toBeInstanceOf(StepRaced);
+    expect((await getInstance(baton.db, id))!.rev).toBe(after.rev);
+  });
+});

@@ -22,7 +22,7 @@ export async function incidentRoutes(app: FastifyInstance, deps: AppDeps): Promi
     async (req) => {
       const q = req.query;
       if (q.processInstanceId !== undefined) requireUuid(q.processInstanceId, 'invalid_request', 'processInstanceId');
-      const afterId = decodeCursor(q.cursor);
+      const afterId = decodeCursor(q.cursor, 'uuid');
       const rows = await listIncidents(deps.db, {
         ...(q.processInstanceId !== undefined ? { processInstanceId: q.processInstanceId.toLowerCase() } : {}),
         ...(q.open !== undefined ? { open: q.open } : {}),

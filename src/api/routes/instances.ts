@@ -57,7 +57,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
     },
     async (req) => {
       const q = req.query;
-      const afterId = decodeCursor(q.cursor);
+      const afterId = decodeCursor(q.cursor, 'uuid');
       const rows = await listInstances(deps.db, {
         ...(q.processKey !== undefined ? { processKey: q.processKey } : {}),
         ...(q.status !== undefined ? { status: q.status } : {}),
@@ -88,8 +88,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
       const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
       const row = await getInstance(deps.db, id);
       if (!row) throw new BatonError('instance_not_found', `process instance ${id} not found`);
-      const after = decodeCursor(req.query.cursor);
-      if (after !== undefined && !/^\d+$/.test(after)) throw new BatonError('invalid_cursor', 'cursor is not one this API gave out');
+      const after = decodeCursor(req.query.cursor, 'int');
       const rows = await listHistory(deps.db, id, after === undefined ? undefined : Number(after), req.query.limit + 1);
       return page(rows, req.query.limit, historyView, (r) => r.id);
     },

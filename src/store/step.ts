@@ -1,0 +1,106 @@
+/**
+ * The step's two statements: one read (lock the instance row, take its pending
+ * inbox rows) and one write (new state, consumed inbox rows, history). A step
+ * used to spend seven round trips on these; on this kind of machine a round
+ * trip costs more than the engine's whole work for a simple instance.
+ */
+import { sql } from 'kysely';
+import type { HistoryEntry, InstanceState } from '../engine/types.js';
+import type { JsonObject } from '../errors.js';
+import type { Executor } from './db.js';
+import type { InboxRow, ProcessInstanceRow } from './schema.js';
+
+/**
+ * Locks the instance row (SKIP LOCKED: a row another step holds is not waited
+ * for) and reads up to `limit` pending inbox rows, oldest first, in one
+ * statement. The inbox rows are read from the statement's snapshot, which may
+ * be older than the row version the lock returns (a step that committed in
+ * between): they may then include rows that step consumed. `commitStep`
+ * detects that (it marks only rows still pending and counts them) and the
+ * step is rolled back and run again; nothing is applied twice.
+ */
+export async function lockForStep(
+  db: Executor,
+  id: string,
+  limit: number,
+): Promise<{ row: ProcessInstanceRow; events: InboxRow[] } | undefined> {
+  const r = await sql<ProcessInstanceRow & { pending: Array<Omit<InboxRow, 'created_at' | 'processed_at'> & { created_at: string }> }>`
+    select p.*, coalesce((
+      select json_agg(x order by x.id) from (
+        select i.id, i.instance_id, i.kind, i.payload, i.created_at
+        from inbox i where i.instance_id = p.id and i.processed_at is null
+        order by i.id limit ${limit}
+      ) x), '[]'::json) as pending
+    from process_instance p
+    where p.id = ${id}
+    for update of p skip locked`.execute(db);
+  const found = r.rows[0];
+  if (!found) return undefined;
+  const { pending, ...row } = found;
+  const events: InboxRow[] = pending.map((e) => ({ ...e, created_at: new Date(e.created_at), processed_at: null }));
+  return { row, events };
+}
+
+export class StepRaced extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepRaced';
+  }
+}
+
+/**
+ * Writes what a step produced, in one statement: the new state (only over the
+ * revision that was read), the consumed inbox rows (only those still pending),
+ * and the history entries. Throws StepRaced when the revision moved or an
+ * inbox row was already consumed (see lockForStep): the caller's transaction
+ * must then be rolled back.
+ */
+export async function commitStep(
+  db: Executor,
+  s: {
+    id: string;
+    rev: number;
+    state: InstanceState;
+    status: string;
+    ended: boolean;
+    suspended: boolean;
+    consumed: number[];
+    history: HistoryEntry[];
+  },
+): Promise<void> {
+  const history = s.history.map((e) => {
+    const row: JsonObject = { at: e.at, event: e.event, element_id: e.elementId, element_type: e.elementType, token_id: e.tokenId, scope_id: e.scopeId };
+    if (e.data !== undefined) row['data'] = e.data;
+    return row;
+  });
+  const r = await sql<{ saved: number; marked: number }>`
+    with s as (
+      update process_instance set
+        state = ${JSON.stringify(s.state)}::jsonb,
+        status = ${s.status},
+        rev = rev + 1,
+        updated_at = now(),
+        ended_at = case when ${s.ended}::boolean then coalesce(ended_at, now()) else ended_at end,
+        suspended = ${s.suspended}::boolean
+      where id = ${s.id} and rev = ${s.rev}
+      returning 1
+    ),
+    m as (
+      update inbox set processed_at = now()
+      where id = any(${s.consumed}::bigint[]) and processed_at is null
+      returning 1
+    ),
+    h as (
+      insert into history (instance_id, at, event, element_id, element_type, token_id, scope_id, data)
+      select ${s.id}::uuid, x.at, x.event, x.element_id, x.element_type, x.token_id, x.scope_id, x.data
+      from jsonb_to_recordset(${JSON.stringify(history)}::jsonb)
+        as x(at timestamptz, event text, element_id text, element_type text, token_id text, scope_id text, data jsonb)
+      returning 1
+    )
+    select (select count(*) from s)::int as saved, (select count(*) from m)::int as marked`.execute(db);
+  const out = r.rows[0];
+  if (!out || out.saved !== 1) throw new StepRaced(`instance ${s.id}: its revision moved from ${s.rev} under the step`);
+  if (out.marked !== s.consumed.length) {
+    throw new StepRaced(`instance ${s.id}: ${s.consumed.length - out.marked} of the step's inbox rows were consumed by another step`);
+  }
+}
