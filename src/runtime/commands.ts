@@ -20,9 +20,9 @@ import {
   latestDefinition,
   lockDeployments,
 } from '../store/definitions.js';
-import { insertInboxEvent, isInboxEventProcessed } from '../store/inbox.js';
+import { insertInboxEvent } from '../store/inbox.js';
 import { claimIncidentRetry, getIncident } from '../store/incidents.js';
-import { getInstance } from '../store/instances.js';
+import { getInstance, getInstanceAfterEvent } from '../store/instances.js';
 import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
@@ -241,12 +241,11 @@ export function createCommands(deps: CommandDeps) {
     const deadline = Date.now() + waitMs;
     let delay = 5;
     for (;;) {
-      // Inbox first, row second: a row read after seeing the event processed
-      // reflects at least the step that processed it. (The other order could
-      // return the row as it was just before that step committed.)
-      const processed = await isInboxEventProcessed(db, inboxId);
-      const row = await getInstance(db, instanceId);
-      if (!row) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
+      // One statement, one snapshot: when it shows the event processed, the
+      // row it returns reflects at least the step that processed it.
+      const found = await getInstanceAfterEvent(db, instanceId, inboxId);
+      if (!found) throw new BatonError('instance_not_found', `process instance ${instanceId} not found`);
+      const { row, processed } = found;
       if (processed && row.status !== 'running') return row;
       if (Date.now() >= deadline) return row;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));

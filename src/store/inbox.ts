@@ -13,27 +13,11 @@ export async function insertInboxEvent(db: Executor, instanceId: string, kind: s
   return row.id;
 }
 
-/** Pending rows of one instance, oldest first. Called under the instance's row lock. */
-export async function pendingInboxEvents(db: Executor, instanceId: string, limit: number): Promise<InboxRow[]> {
-  return db
-    .selectFrom('inbox')
-    .selectAll()
-    .where('instance_id', '=', instanceId)
-    .where('processed_at', 'is', null)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-}
-
 export async function markInboxProcessed(db: Executor, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
   await db.updateTable('inbox').set({ processed_at: sql`now()` }).where('id', 'in', ids).where('processed_at', 'is', null).execute();
 }
 
-export async function isInboxEventProcessed(db: Executor, id: number): Promise<boolean> {
-  const row = await db.selectFrom('inbox').select('processed_at').where('id', '=', id).executeTakeFirst();
-  return row?.processed_at != null;
-}
 
 /**
  * Instances that have had a pending inbox row for longer than `olderThanMs`:

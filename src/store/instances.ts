@@ -107,3 +107,19 @@ export async function listInstances(db: Executor, f: InstanceFilter): Promise<Pr
   if (f.afterId !== undefined) q = q.where('id', '>', f.afterId);
   return q.orderBy('id').limit(f.limit).execute();
 }
+
+/**
+ * The instance row and whether one of its inbox rows has been processed, read
+ * in one statement (the API's waitMs polls with it). Both come from the same
+ * snapshot: a processed row means the row read reflects the step that
+ * processed it.
+ */
+export async function getInstanceAfterEvent(db: Executor, id: string, inboxId: number): Promise<{ row: ProcessInstanceRow; processed: boolean } | undefined> {
+  const r = await sql<ProcessInstanceRow & { processed: boolean }>`
+    select p.*, exists (select 1 from inbox i where i.id = ${inboxId} and i.processed_at is not null) as processed
+    from process_instance p where p.id = ${id}`.execute(db);
+  const found = r.rows[0];
+  if (!found) return undefined;
+  const { processed, ...row } = found;
+  return { row, processed };
+}
