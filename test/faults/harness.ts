@@ -187,7 +187,6 @@ export async function runFaultSuite(o: FaultRunOptions): Promise<FaultRunResult>
 
     // ---- the client side ----------------------------------------------------
     const stats = {
-      startRetries: 0,
       taskCompletions: 0,
       taskAlreadyDone: 0,
       extCompletions: 0,
@@ -341,7 +340,6 @@ export async function runFaultSuite(o: FaultRunOptions): Promise<FaultRunResult>
     const count = (k: string) => (faults[k] = (faults[k] ?? 0) + 1);
     const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
     const names = { step: ['step-1', 'step-2', 'step-3'], service: ['service-1', 'service-2'], scheduler: ['scheduler-1', 'scheduler-2'] };
-    let busy: Promise<unknown> = Promise.resolve();
 
     async function inject(fault: FaultKind): Promise<void> {
       const at = `${((Date.now() - workT0) / 1000).toFixed(1)}s`;
@@ -425,13 +423,12 @@ export async function runFaultSuite(o: FaultRunOptions): Promise<FaultRunResult>
         await inject(fault);
       }
     })();
-    busy = injector;
 
     // ---- wait for the work to finish ------------------------------------------
     await starter;
     log(`${started.size} of ${o.instances} started after ${Date.now() - workT0} ms (${startErrors.length} start errors)`);
     if (startErrors.length) log(`start errors: ${startErrors.slice(0, 5).join('; ')}`);
-    await busy;
+    await injector;
     const drainBy = Date.now() + o.drainTimeoutMs;
     let lastProgress = '';
     for (;;) {
@@ -460,7 +457,7 @@ export async function runFaultSuite(o: FaultRunOptions): Promise<FaultRunResult>
     await Promise.all([tasks, messages, ...externals]);
 
     // ---- checks ---------------------------------------------------------------
-    const result = await checks(db, [...started.values()], echoCalls, stats, faults);
+    const result = await checks(db, [...started.values()], echoCalls);
     result.rows.push({ check: 'API answered while Redis was down', expected: outage.probes, observed: outage.answered, lost: outage.probes - outage.answered, duplicated: 0 });
     const crashes = f.crashes().map(({ name, code, signal }) => ({ name, code, signal }));
     await f.stopAll();
@@ -517,11 +514,7 @@ async function checks(
   db: pg.Pool,
   parentIds: string[],
   echoCalls: Map<string, number>,
-  stats: Record<string, number>,
-  faults: Record<string, number>,
 ): Promise<{ rows: CheckRow[]; stuck: FaultRunResult['stuck'] }> {
-  void faults;
-  void stats;
   // The harness's pool may still hold connections from before a restart.
   const q = async <R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> => {
     for (let attempt = 0; ; attempt++) {
