@@ -27,7 +27,7 @@ function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
       continue;
     }
     try {
-      input[param.name] = run.ctx.evaluator.expression(param.value, run.visibleVariables(token.scopeId));
+      input[param.name] = run.ctx.evaluator.expression(param.value, run.evalVariables(token.scopeId));
     } catch (err) {
       const f = describeFailure(err);
       run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line, false, columnOf(f));

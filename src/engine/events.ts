@@ -44,7 +44,7 @@ function valueOf(run: Run, raw: string, scopeId: string): string {
     if (m) expr = (m[1] ?? '').trim();
   }
   if (expr === null) return stripQuotes(v);
-  const result = run.ctx.evaluator.expression(expr, run.visibleVariables(scopeId));
+  const result = run.ctx.evaluator.expression(expr, run.evalVariables(scopeId));
   if (typeof result === 'number') return String(result);
   if (typeof result !== 'string') throw new Error(`expression '${expr}' did not give a string`);
   return result;
@@ -110,7 +110,7 @@ export function openTrigger(
       case 'message': {
         let correlationKey: string | null = null;
         if (def.correlationKey !== null) {
-          const v: Json = run.ctx.evaluator.expression(def.correlationKey, run.visibleVariables(fields.scopeId));
+          const v: Json = run.ctx.evaluator.expression(def.correlationKey, run.evalVariables(fields.scopeId));
           correlationKey = v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
         }
         run.triggers[id] = { ...base, kind: 'message', name: def.messageName, correlationKey };
@@ -200,7 +200,7 @@ export function evaluateConditionalTriggers(run: Run): void {
     if (!run.state.triggers?.[t.id]) continue; // closed by an earlier firing
     let holds: boolean;
     try {
-      holds = run.ctx.evaluator.condition(t.condition ?? 'false', run.visibleVariables(t.scopeId));
+      holds = run.ctx.evaluator.condition(t.condition ?? 'false', run.evalVariables(t.scopeId));
     } catch (err) {
       // A failing condition of a waiting catch event is an incident; on boundary
       // events and event subprocess starts it counts as "does not hold".

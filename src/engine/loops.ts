@@ -124,7 +124,7 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
     try {
       value = /^[A-Za-z_$][\w$]*$/.test(source)
         ? (run.lookupVariable(inner.scopeId, source) ?? null)
-        : run.ctx.evaluator.expression(source, run.visibleVariables(inner.scopeId));
+        : run.ctx.evaluator.expression(source, run.evalVariables(inner.scopeId));
     } catch (err) {
       const f = describeFailure(err);
       run.incident(inner, 'loop_error', `output element of '${element.id}' failed: ${f.message}`, f.line, true, columnOf(f));

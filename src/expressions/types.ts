@@ -52,7 +52,9 @@ export interface ScriptResult {
  * Evaluates user code. Synchronous on purpose: the engine is a pure,
  * synchronous function and calls this while advancing tokens. Implementations
  * must not let one evaluation observe globals, prototype changes or variables
- * of another. Every method throws ExpressionError on failure and nothing else.
+ * of another, and must never change the `variables` object or any value in
+ * it: the engine passes values of its live state without copying them. Every
+ * method throws ExpressionError on failure and nothing else.
  */
 export interface Evaluator {
   /** A JS expression over the variables, coerced to boolean (`amount > 1000`). */
