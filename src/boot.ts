@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildApp } from './api/app.js';
 import { builtinConnectors } from './connectors/index.js';
-import { createEvaluator } from './expressions/index.js';
+import { createEvaluator, type SandboxEvaluator } from './expressions/index.js';
 import { createBullTransport, createMemoryTransport, STEP_QUEUE, type Consumer, type StepDoorbell, type Transport } from './queue/index.js';
 import { createCommands, type Commands } from './runtime/commands.js';
 import { createDefinitionCache } from './runtime/definitions.js';
@@ -90,7 +90,24 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
     closers.push(() => transport.close());
     const definitions = createDefinitionCache();
-    const commands = createCommands({ db, transport, logger, definitions });
+    // One sandbox per process, shared by the step role and the API's inline steps.
+    let evaluator: SandboxEvaluator | null = null;
+    const sandbox = (): SandboxEvaluator => {
+      if (!evaluator) {
+        const ev = createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
+        evaluator = ev;
+        closers.push(async () => ev.close());
+      }
+      return evaluator;
+    };
+    const inline = roles.includes('api') && config.apiInlineSteps;
+    const commands = createCommands({
+      db,
+      transport,
+      logger,
+      definitions,
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions }) } : {}),
+    });
 
     let scheduler: Scheduler | null = null;
     if (roles.includes('scheduler')) {
@@ -99,9 +116,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const evaluator = createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
-      closers.push(async () => evaluator.close());
-      const runner = createStepRunner({ db, transport, logger, evaluator, definitions });
+      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {
@@ -113,14 +128,21 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('service')) {
-      const sw: ServiceWorker = startServiceWorker({ db, transport, logger, connectors: builtinConnectors(), concurrency: config.serviceConcurrency });
+      const sw: ServiceWorker = startServiceWorker({
+        db,
+        transport,
+        logger,
+        connectors: builtinConnectors(),
+        concurrency: config.serviceConcurrency,
+        lockMs: config.serviceLockMs,
+      });
       closers.push(() => sw.close());
     }
 
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (roles.includes('api')) {
-      app = await buildApp({ db, transport, commands, logger });
+      app = await buildApp({ db, transport, commands, logger, limits: config.limits });
       closers.push(() => app!.close());
       if (config.deployExamples) {
         const content = readFileSync(EXAMPLE_FILE, 'utf8');

@@ -23,6 +23,16 @@ export interface Config {
   queuePrefix: string;
   stepConcurrency: number;
   serviceConcurrency: number;
+  /**
+   * The API runs the step an accepted input causes itself, at once, instead of
+   * only ringing the doorbell for a step worker (Camunda 7 runs a process in
+   * the caller's thread until a wait state the same way). Same step code, same
+   * lock and inbox: a step worker that gets the doorbell anyway finds nothing
+   * to do. Costs the API process a script sandbox and CPU; saves the queue hop.
+   */
+  apiInlineSteps: boolean;
+  /** how long a service worker holds a claimed job; a dead worker's jobs are claimed again after it */
+  serviceLockMs: number;
   migrateOnStart: boolean;
   /** deploy the example model at start-up (embedded default: yes) */
   deployExamples: boolean;
@@ -96,6 +106,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: env.LOG_LEVEL || 'info',
     queuePrefix: env.BATON_QUEUE_PREFIX || 'baton',
     stepConcurrency: int(env, 'STEP_CONCURRENCY', 8, 1),
+    apiInlineSteps: bool(env, 'BATON_API_INLINE_STEPS', true),
+    serviceLockMs: int(env, 'SERVICE_LOCK_MS', 30_000, 1000),
     serviceConcurrency: int(env, 'SERVICE_CONCURRENCY', 8, 1),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     deployExamples: bool(env, 'BATON_EXAMPLES', mode === 'embedded'),

@@ -30,12 +30,15 @@ import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, ty
 import { publishedCorrelationKey, registerMessageCorrelations } from './message-correlation.js';
 import { registerStartEvents } from './start-events.js';
 import type { DefinitionCache } from './definitions.js';
+import type { StepRunner } from './step.js';
 
 export interface CommandDeps {
   db: Db;
   transport: Transport;
   logger: Logger;
   definitions: DefinitionCache;
+  /** when given, an accepted input is stepped here at once (see Config.apiInlineSteps); the doorbell is the fallback */
+  inlineSteps?: StepRunner;
 }
 
 export interface DeployedProcess {
@@ -61,6 +64,16 @@ export function createCommands(deps: CommandDeps) {
    * told about a failure it need not act on.
    */
   async function ring(instanceId: string): Promise<void> {
+    if (deps.inlineSteps) {
+      try {
+        // 'locked': a step worker holds the instance and will see our event;
+        // the runner has re-rung the doorbell for the case it read before our commit.
+        await deps.inlineSteps.run(instanceId);
+        return;
+      } catch (err) {
+        deps.logger.warn({ err, instanceId }, 'inline step failed; ringing the doorbell instead');
+      }
+    }
     try {
       await stepQueue.add({ instanceId });
     } catch (err) {
