@@ -31,7 +31,7 @@ export interface Config {
    * to do. Costs the API process a script sandbox and CPU; saves the queue hop.
    */
   apiInlineSteps: boolean;
-  /** how long a service worker holds a claimed job; a dead worker's jobs are claimed again after it */
+  /** how long a service worker's claim on a job lasts without renewal (renewed while the call runs): a dead worker's jobs are claimed again after it */
   serviceLockMs: number;
   migrateOnStart: boolean;
   /** deploy the example model at start-up (embedded default: yes) */
@@ -107,7 +107,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     queuePrefix: env.BATON_QUEUE_PREFIX || 'baton',
     stepConcurrency: int(env, 'STEP_CONCURRENCY', 8, 1),
     apiInlineSteps: bool(env, 'BATON_API_INLINE_STEPS', true),
-    serviceLockMs: int(env, 'SERVICE_LOCK_MS', 30_000, 1000),
+    serviceLockMs: int(env, 'SERVICE_LOCK_MS', 15_000, 1000),
     serviceConcurrency: int(env, 'SERVICE_CONCURRENCY', 8, 1),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     deployExamples: bool(env, 'BATON_EXAMPLES', mode === 'embedded'),

@@ -25,7 +25,7 @@ describe('config', () => {
       migrateOnStart: false,
       deployExamples: false,
     });
-    expect(loadConfig({})).toMatchObject({ apiInlineSteps: true, serviceLockMs: 30_000 });
+    expect(loadConfig({})).toMatchObject({ apiInlineSteps: true, serviceLockMs: 15_000 });
     expect(loadConfig({ BATON_API_INLINE_STEPS: 'false', SERVICE_LOCK_MS: '5000' })).toMatchObject({ apiInlineSteps: false, serviceLockMs: 5000 });
     expect(() => loadConfig({ SERVICE_LOCK_MS: '10' })).toThrow(/SERVICE_LOCK_MS/);
   });

@@ -13,9 +13,9 @@ import type { Connector, ConnectorOutcome } from '../connectors/index.js';
 import type { JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, type Consumer, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
-import type { Db } from '../store/db.js';
+import { isConnectionError, type Db } from '../store/db.js';
 import { insertInboxEvent } from '../store/inbox.js';
-import { claimServiceJobs, finishLockedJob, retryLockedJob } from '../store/jobs.js';
+import { claimServiceJobs, extendJobLock, finishLockedJob, retryLockedJob } from '../store/jobs.js';
 import type { ServiceJobRow } from '../store/schema.js';
 import { describeDbError, isPoison } from './poison.js';
 
@@ -26,7 +26,7 @@ export interface ServiceWorkerDeps {
   connectors: Map<string, Connector>;
   concurrency: number;
   workerId?: string;
-  /** how long a claimed job stays ours; must exceed the slowest connector call */
+  /** how long a claimed job stays ours without renewal; renewed while its call runs */
   lockMs?: number;
   /** how often to look for work when no doorbell rings */
   pollMs?: number;
@@ -92,8 +92,8 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
           ? ['bpmn_error', 'serviceJobBpmnError', { jobId: job.id, errorCode: outcome.errorCode, message: outcome.message }, outcome.message]
           : ['failed', 'serviceJobFailed', { jobId: job.id, message: outcome.message, attempts: job.attempts }, outcome.message];
     let finished: boolean;
-    try {
-      finished = await deps.db.transaction().execute(async (trx) => {
+    const finish = () =>
+      deps.db.transaction().execute(async (trx) => {
         const row = await finishLockedJob(trx, job.id, workerId, state, message);
         // Our lock expired and someone else took the job, or it was cancelled:
         // their outcome (or the cancel) wins, ours is dropped.
@@ -101,6 +101,19 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
         await insertInboxEvent(trx, job.instance_id, kind, payload);
         return true;
       });
+    try {
+      // The call has been made: while Postgres is briefly away (a restart), try
+      // to record its outcome a few times rather than drop it and make the call
+      // again once the lock expires (still correct, at-least-once, but avoidable).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          finished = await finish();
+          break;
+        } catch (err) {
+          if (!isConnectionError(err) || attempt >= 6 || stopped) throw err;
+          await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+        }
+      }
     } catch (err) {
       // A result Postgres refuses (a NUL character in a string, …) would fail
       // the same way on every try: it becomes the job's failure, not a retry loop.
@@ -117,6 +130,19 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
   }
 
   async function runJob(job: ServiceJobRow): Promise<void> {
+    // Keep the lock while the call runs (a call may take longer than the lock):
+    // renewed at a third of its length, so only a dead worker's jobs expire.
+    const renew = setInterval(() => {
+      void extendJobLock(deps.db, job.id, workerId, lockMs).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not extend a job lock'));
+    }, Math.max(250, lockMs / 3));
+    try {
+      await runLocked(job);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  async function runLocked(job: ServiceJobRow): Promise<void> {
     const connector = deps.connectors.get(job.topic);
     let outcome: ConnectorOutcome;
     if (!connector) {

@@ -127,3 +127,15 @@ export async function retryLockedJob(
   if (workerId !== null) q = q.where('worker_id', '=', workerId);
   return q.returningAll().executeTakeFirst();
 }
+
+/** Extends a worker's lock on a job it is still running; false when the job is no longer its own. */
+export async function extendJobLock(db: Executor, id: string, workerId: string, lockMs: number): Promise<boolean> {
+  const r = await db
+    .updateTable('service_job')
+    .set({ lock_expires_at: sql`now() + make_interval(secs => ${lockMs / 1000})` })
+    .where('id', '=', id)
+    .where('state', '=', 'locked')
+    .where('worker_id', '=', workerId)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
