@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BatonError } from '../errors.js';
+import { isConnectionError } from '../store/db.js';
 
 const STATUS: Record<string, number> = {
   invalid_request: 400,
@@ -110,6 +111,14 @@ export function errorHandler(error: FastifyError, req: FastifyRequest, reply: Fa
   }
   if (pgCode === '22003') {
     void reply.status(400).send({ code: 'invalid_request', message: 'a number in the request is out of range' });
+    return;
+  }
+  // The database is restarting or unreachable: tell the client to retry (a
+  // plain 500 would not). Retrying a command is safe where it is idempotent
+  // (completions answer 409 the second time; messages take a messageId).
+  if (isConnectionError(error)) {
+    req.log.warn({ err }, 'database unavailable');
+    void reply.status(503).header('retry-after', '1').send({ code: 'unavailable', message: 'the database is not reachable; retry shortly' });
     return;
   }
   req.log.error({ err }, 'request failed');
