@@ -159,8 +159,14 @@ export function createCommands(deps: CommandDeps) {
         `process ${def.key} has no none start event; it starts on a message, signal or timer`,
       );
     }
-    // one statement: atomic on its own, no transaction round trips
-    const out = await spawnInstance(db, def, { variables: input.variables ?? {}, businessKey: input.businessKey ?? null });
+    const variables = input.variables ?? {};
+    const businessKey = input.businessKey ?? null;
+    // Inline: created and stepped in one transaction (for a process that runs
+    // straight through, one statement). Otherwise, or if that fails, the start
+    // event goes to the inbox (one statement) and is stepped like any other.
+    const stepped = deps.inlineSteps ? await deps.inlineSteps.startNew(def, graph, { variables, businessKey }) : null;
+    if (stepped) return stepped;
+    const out = await spawnInstance(db, def, { variables, businessKey });
     await ring(out.instance.id);
     return out;
   }

@@ -20,8 +20,9 @@ import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type St
 import type { Db } from '../store/db.js';
 import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
 import { instanceExists } from '../store/instances.js';
-import { commitStep, lockForStep, StepRaced } from '../store/step.js';
-import type { InboxRow } from '../store/schema.js';
+import { commitStep, insertSteppedInstance, lockForStep, StepRaced } from '../store/step.js';
+import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
+import type { JsonObject } from '../errors.js';
 import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
 import { describeDbError, isPoison, outcomesFirst, rejectEvent } from './poison.js';
@@ -54,6 +55,16 @@ const PASS_SUSPENSION = new Set(['cancel', 'setVariables']);
 export interface StepRunner {
   /** Drains the instance's inbox. Never throws for a problem of the user's model or data. */
   run(instanceId: string): Promise<StepOutcome>;
+  /**
+   * Creates an instance and applies its start at once: the row, its (already
+   * processed) start event, the state after the first step and the step's
+   * effects are written in one transaction — for a straight-through process
+   * one statement. Nobody can see the row before that commit, so this is the
+   * one writer. Returns null when the step could not be written (a poison
+   * result, a lost connection): nothing was, and the caller starts the
+   * instance the ordinary way.
+   */
+  startNew(def: ProcessDefinitionRow, graph: ProcessGraph, input: { variables: JsonObject; businessKey: string | null }): Promise<{ instance: ProcessInstanceRow; inboxId: number } | null>;
 }
 
 export function createStepRunner(deps: StepDeps): StepRunner {
@@ -223,7 +234,63 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     }
   }
 
+  async function startNew(
+    def: ProcessDefinitionRow,
+    graph: ProcessGraph,
+    input: { variables: JsonObject; businessKey: string | null },
+  ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | null> {
+    const id = uuidv7();
+    const log = deps.logger.child({ instanceId: id });
+    let stepped: StepResult;
+    try {
+      stepped = startInstance(graph, { type: 'start', variables: input.variables }, ctx);
+    } catch (err) {
+      // an engine bug: the ordinary path turns it into an incident on the instance
+      log.warn({ err }, 'inline start failed in the engine; starting the ordinary way');
+      return null;
+    }
+    const { state, effects } = stepped;
+    const history: HistoryEntry[] = [];
+    let onlyHistory = true;
+    for (const e of effects) {
+      if (e.type === 'history') history.push(e.entry);
+      else onlyHistory = false;
+    }
+    const ended = ENDED.has(state.status);
+    const row = {
+      id,
+      definitionId: def.id,
+      processKey: def.key,
+      version: def.version,
+      businessKey: input.businessKey,
+      state,
+      status: state.status,
+      ended,
+      startPayload: { variables: input.variables },
+      history,
+    };
+    const out = emptyOutput();
+    let created: { row: ProcessInstanceRow; inboxId: number };
+    try {
+      created = onlyHistory
+        ? await insertSteppedInstance(deps.db, row)
+        : await deps.db.transaction().execute(async (trx) => {
+            const c = await insertSteppedInstance(trx, row);
+            await writeEffects(trx, c.row, state, effects, [], out, { strict: true });
+            return c;
+          });
+    } catch (err) {
+      log.warn({ err }, 'inline start could not be written; starting the ordinary way');
+      return null;
+    }
+    await ringAfterCommit(id, out);
+    // a buffered message consumed by the first step, a called process missing: its own inbox has work
+    if (out.again) await round(id).catch((err: unknown) => log.warn({ err }, 'follow-up step failed; the doorbell will bring it back'));
+    return { instance: created.row, inboxId: created.inboxId };
+  }
+
   return {
+    startNew,
     async run(instanceId) {
       let last: StepOutcome = { kind: 'idle' };
       // Bounded: a flood of events for one instance must not starve the others;

@@ -104,3 +104,52 @@ export async function commitStep(
     throw new StepRaced(`instance ${s.id}: ${s.consumed.length - out.marked} of the step's inbox rows were consumed by another step`);
   }
 }
+
+/**
+ * A new instance that the API started and stepped at once (see StepRunner.startNew):
+ * the row with the state after its first step, its `start` inbox row already
+ * processed, and the step's history, in one statement.
+ */
+export async function insertSteppedInstance(
+  db: Executor,
+  s: {
+    id: string;
+    definitionId: string;
+    processKey: string;
+    version: number;
+    businessKey: string | null;
+    state: InstanceState;
+    status: string;
+    ended: boolean;
+    startPayload: JsonObject;
+    history: HistoryEntry[];
+  },
+): Promise<{ row: ProcessInstanceRow; inboxId: number }> {
+  const history = s.history.map((e) => {
+    const row: JsonObject = { at: e.at, event: e.event, element_id: e.elementId, element_type: e.elementType, token_id: e.tokenId, scope_id: e.scopeId };
+    if (e.data !== undefined) row['data'] = e.data;
+    return row;
+  });
+  const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
+    with i as (
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at)
+      values (${s.id}, ${s.definitionId}, ${s.processKey}, ${s.version}, ${s.businessKey}, ${s.status},
+              ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end)
+      returning *
+    ),
+    e as (
+      insert into inbox (instance_id, kind, payload, processed_at)
+      select i.id, 'start', ${JSON.stringify(s.startPayload)}::jsonb, now() from i
+      returning id
+    ),
+    h as (
+      insert into history (instance_id, at, event, element_id, element_type, token_id, scope_id, data)
+      select i.id, x.at, x.event, x.element_id, x.element_type, x.token_id, x.scope_id, x.data
+      from i, jsonb_to_recordset(${JSON.stringify(history)}::jsonb)
+        as x(at timestamptz, event text, element_id text, element_type text, token_id text, scope_id text, data jsonb)
+      returning 1
+    )
+    select i.*, e.id as inbox_id from i, e`.execute(db);
+  const { inbox_id, ...row } = r.rows[0]!;
+  return { row, inboxId: Number(inbox_id) };
+}

@@ -262,3 +262,27 @@ describe('the step commit statement', () => {
     expect((await getInstance(baton.db, id))!.rev).toBe(after.rev);
   });
 });
+
+describe('inline start (the API creates and steps an instance in one transaction)', () => {
+  it('writes the row after its first step, its processed start event, history and effects together', async () => {
+    const def = (await baton.db.selectFrom('process_definition').selectAll().where('key', '=', 'race').executeTakeFirstOrThrow());
+    const graph = await createDefinitionCache().get(baton.db, def.id);
+    const started = (await runner.startNew(def, graph, { variables: { who: 'x' }, businessKey: 'b-1' }))!;
+    expect(started.instance).toMatchObject({ status: 'waiting', rev: 1, business_key: 'b-1' });
+    const id = started.instance.id;
+    const inbox = await baton.db.selectFrom('inbox').selectAll().where('instance_id', '=', id).execute();
+    expect(inbox).toEqual([expect.objectContaining({ id: started.inboxId, kind: 'start', processed_at: expect.any(Date) })]);
+    expect((await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 })).map((t) => t.element_id)).toEqual(['u']);
+    expect(await baton.db.selectFrom('timer').select('element_id').where('instance_id', '=', id).execute()).toEqual([{ element_id: 'late' }]);
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.filter((h) => h.event === 'instance_started')).toHaveLength(1);
+    expect(await runner.run(id)).toEqual({ kind: 'idle' }); // nothing left for a step worker
+  });
+
+  it('runs a straight-through process to its end in one statement', async () => {
+    const def = (await baton.db.selectFrom('process_definition').selectAll().where('key', '=', 'order-approval').executeTakeFirstOrThrow());
+    const graph = await createDefinitionCache().get(baton.db, def.id);
+    const started = (await runner.startNew(def, graph, { variables: { price: 1, qty: 1 }, businessKey: null }))!;
+    expect(started.instance).toMatchObject({ status: 'completed', ended_at: expect.any(Date) });
+  });
+});
