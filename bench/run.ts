@@ -16,11 +16,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { runBpmnEngine, type BpmnEngineResult } from './lib/bpmn-engine-ref.js';
 import { runEngineOnly } from './lib/engine-only.js';
-import { machineInfo, pgbench, type PgbenchResult } from './lib/reference.js';
+import { machineInfo, otherBenches, pgbench, type PgbenchResult } from './lib/reference.js';
 import { loop, messages, serviceTask, straightThrough, userTask } from './lib/workloads.js';
 import { runTimers } from './timers.js';
 import { engineRun, runtimeRun } from './multi-instance.js';
 import { round } from './lib/util.js';
+import { dropAll, dropStale, killAll } from './lib/cluster.js';
 
 const argv = process.argv.slice(2);
 const full = argv.includes('--full') || /^(1|true|yes)$/i.test(process.env.BENCH_FULL ?? '');
@@ -64,13 +65,42 @@ async function step<T>(key: string, label: string, fn: () => Promise<T>): Promis
     return null;
   } finally {
     timings[key] = round((performance.now() - t) / 1000, 1);
+    for (const o of otherBenches()) seenOthers.add(o);
     process.stderr.write(` ${timings[key]} s\n`);
+    save(false);
   }
 }
 
 const machine = await machineInfo();
 const form = full ? 'full' : 'quick';
+const stamp = machine.at.replace(/[:.]/g, '-');
+const dir = new URL('./results/', import.meta.url);
+mkdirSync(dir, { recursive: true });
+const file = new URL(`${stamp}-${form}.json`, dir);
+let totalSec = 0;
+const seenOthers = new Set<string>(machine.otherBenchesAtStart);
+/** Written after every workload too, so a run that dies half-way leaves what it measured. */
+function save(complete: boolean): void {
+  const loadAfter = os.loadavg().map((x) => round(x, 2));
+  writeFileSync(
+    file,
+    `${JSON.stringify({ form, complete, machine: { ...machine, loadavgAfter: loadAfter, otherBenchesAtEnd: otherBenches(), otherBenchesSeen: [...seenOthers] }, sizes: SIZES, concurrency, seconds: totalSec, timings, table: rows, results, errors }, null, 2)}\n`,
+  );
+}
+// A Postgres restart or any other surprise must not leave processes or schemas behind.
+const die = (what: string) => (err: unknown) => {
+  errors[what] = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`\n${what}: ${String(err)}\n`);
+  save(false);
+  killAll();
+  void dropAll().finally(() => process.exit(2));
+};
+process.on('uncaughtException', die('uncaughtException'));
+process.on('unhandledRejection', die('unhandledRejection'));
+const stale = await dropStale();
+if (stale.length) process.stderr.write(`dropped schemas left by earlier runs: ${stale.join(', ')}\n`);
 process.stderr.write(`Baton bench, ${form} form, ${machine.cpus.count} CPUs, load ${machine.loadavgBefore.join(' ')}, commit ${machine.git.commit.slice(0, 10)}${machine.git.dirty ? ' (dirty)' : ''}\n`);
+if (machine.otherBenchesAtStart.length) process.stderr.write(`warning: another benchmark is running (${machine.otherBenchesAtStart.join('; ')}): figures will be skewed\n`);
 
 // ---- references ---------------------------------------------------------------------
 let pgb: PgbenchResult | null = null;
@@ -95,7 +125,7 @@ if (want('8')) {
       const refT = r.model === 'straight' && ref ? `${round(r.transitionsPerSec / ref.transitionsPerSec, 1)}× bpmn-engine` : '';
       add('8. engine only', `${r.model}: transitions/s (${r.flowsPerInstance} flows/inst., ${r.instancesPerSec} inst/s)`, r.transitionsPerSec, '', refT);
     }
-    add('8. engine only', `loop, engine alone: µs/step near step 10 vs near step ${e.loop.rounds}`, `${e.loop.usAt10} vs ${e.loop.usAtLast} (×${e.loop.ratio})`, '≤ 1.2×', '', e.loop.ratio <= 1.2);
+    add('8. engine only', `loop, engine alone: µs/step, median of steps 10–59 vs of the last 50 (of ${e.loop.rounds})`, `${e.loop.usAt10} vs ${e.loop.usAtLast} (×${e.loop.ratio})`, '≤ 1.2×', '', e.loop.ratio <= 1.2);
   }
 }
 
@@ -109,7 +139,12 @@ if (want('1')) {
     add(w, 'completed PI/s ÷ pgbench -N TPS', pgb ? round(ratio, 3) : 'n/a', '≥ 0.40', '', pgb ? ratio >= 0.4 : '');
     add(w, 'latency at peak, client p50 / p95 / p99 ms', lat(r.peak.clientLatencyMs));
     add(w, `latency at half peak (${r.half.targetRate}/s), client p50 / p95 / p99 ms`, lat(r.half.clientLatencyMs), 'p99 < 50 ms', '', r.half.clientLatencyMs.p99 < 50);
-    add(w, 'latency at half peak, server (ended_at − started_at) p50 / p95 / p99 ms', lat(r.half.serverLatencyMs));
+    add(
+      w,
+      'latency at half peak, server (ended_at − started_at) p50 / p95 / p99 ms',
+      // 0 when the instance completes inside the transaction that started it (both are that transaction's now()).
+      r.half.serverLatencyMs.max === 0 ? '0 / 0 / 0 (completed in the start transaction)' : lat(r.half.serverLatencyMs),
+    );
     add(w, 'Postgres rows written / bytes retained per completed instance', `${r.pg.rowsWrittenPerInstance} / ${r.pg.bytesRetainedPerInstance}`);
     if (r.peak.failed || r.half.failed || r.half.dropped) add(w, 'failed / dropped requests', `${r.peak.failed + r.half.failed} / ${r.half.dropped}`, '0', '', false);
   }
@@ -191,7 +226,7 @@ if (want('7')) {
 }
 
 // ---- output ---------------------------------------------------------------------------------------------------
-const totalSec = round((performance.now() - started) / 1000, 1);
+totalSec = round((performance.now() - started) / 1000, 1);
 const header: Row = { workload: 'workload', figure: 'figure', value: 'value', target: 'target', ratio: 'ratio to reference', pass: 'pass/fail' };
 const cols = Object.keys(header) as Array<keyof Row>;
 const md = [header, Object.fromEntries(cols.map((c) => [c, '---'])) as unknown as Row, ...rows].map((r) => `| ${cols.map((c) => r[c].replaceAll('|', '/')).join(' | ')} |`);
@@ -210,22 +245,16 @@ for (const [k, v] of Object.entries(results)) {
 }
 
 const loadAfter = os.loadavg().map((x) => round(x, 2));
+save(true);
 console.log(`\nBaton benchmarks, ${form} form${full ? '' : ' (smaller sizes: see the workload names)'} — ${machine.at}, commit ${machine.git.commit.slice(0, 10)}${machine.git.dirty ? ' (dirty tree)' : ''}`);
 console.log(`${machine.cpus.count} × ${machine.cpus.model}, ${machine.memoryGb} GB, ${machine.os}, Node ${machine.node}, Postgres ${machine.postgres}, Redis ${machine.redis}`);
-console.log(`load average before ${machine.loadavgBefore.join(' ')}, after ${loadAfter.join(' ')}; ${totalSec} s in all\n`);
+console.log(`load average before ${machine.loadavgBefore.join(' ')}, after ${loadAfter.join(' ')}; ${totalSec} s in all`);
+console.log(seenOthers.size ? `other benchmark runs seen on this machine meanwhile (figures skewed): ${[...seenOthers].join('; ')}\n` : 'no other benchmark run seen meanwhile\n');
 console.log(md.join('\n'));
 console.log('\nMemory of each process at the end of its workload:\n');
 console.log(memRows.join('\n'));
 console.log('\nPostgres writes of each workload\'s schema (pg_stat_user_tables, read after its processes exited):\n');
 console.log(pgRows.join('\n'));
 
-const stamp = machine.at.replace(/[:.]/g, '-');
-const dir = new URL('./results/', import.meta.url);
-mkdirSync(dir, { recursive: true });
-const file = new URL(`${stamp}-${form}.json`, dir);
-writeFileSync(
-  file,
-  `${JSON.stringify({ form, machine: { ...machine, loadavgAfter: loadAfter }, sizes: SIZES, concurrency, seconds: totalSec, timings, table: rows, results, errors }, null, 2)}\n`,
-);
 console.log(`\nwritten: bench/results/${stamp}-${form}.json`);
 process.exit(Object.keys(errors).length ? 1 : 0);

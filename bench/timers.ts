@@ -14,10 +14,10 @@
  *
  * Also imported by bench/run.ts (runTimers).
  */
-import { createBullTransport, STEP_QUEUE } from '../src/queue/index.js';
+import { createBullTransport, STEP_QUEUE, TIMER_CHANNEL } from '../src/queue/index.js';
 import { migrateToLatest, openPostgres } from '../src/store/db.js';
 import { uuidv7 } from '../src/ids.js';
-import { isolate, PG_URL, REDIS_URL, rssOf, spawnRole, stopProcs, type Proc } from './lib/cluster.js';
+import { freePort, isolate, PG_URL, REDIS_URL, rssOf, spawnRole, stopProcs, type Proc } from './lib/cluster.js';
 import { isMain, latencySummary, sleep } from './lib/util.js';
 
 export interface TimersResult {
@@ -47,7 +47,7 @@ export async function runTimers(n: number, schedulers: number): Promise<TimersRe
             DATABASE_URL: iso.dbUrl,
             REDIS_URL,
             BATON_QUEUE_PREFIX: iso.prefix,
-            HEALTH_PORT: String(20000 + Math.floor(Math.random() * 25000)),
+            HEALTH_PORT: String(await freePort()),
             LOG_LEVEL: 'warn',
             MIGRATE_ON_START: 'false',
             BATON_EXAMPLES: 'false',
@@ -68,7 +68,9 @@ export async function runTimers(n: number, schedulers: number): Promise<TimersRe
         await sleep(100);
       }
     }
-    const dueBase = Date.now() + 2000 + n / 2; // lead time for the inserts below
+    // Lead time: the inserts below, then at least one scheduler poll (they
+    // sleep at most a second) before the first timer is due.
+    const dueBase = Date.now() + 3000 + n / 2;
     const due = new Map<string, number>();
     const rows = Array.from({ length: n }, (_, i) => {
       const id = uuidv7();
@@ -78,7 +80,9 @@ export async function runTimers(n: number, schedulers: number): Promise<TimersRe
       return { id, instance_id: instanceId, element_id: 'wait', token_id: null, due_at: new Date(at), spec: JSON.stringify({}) };
     });
     for (let i = 0; i < rows.length; i += 1000) await db.insertInto('timer').values(rows.slice(i, i + 1000)).execute();
-    if (Date.now() > dueBase) throw new Error('inserting the timers took longer than their lead time');
+    // What a step that arms a timer does: tell the schedulers the earliest due time.
+    await transport.publish(TIMER_CHANNEL, String(dueBase));
+    if (Date.now() > dueBase - 1200) throw new Error('inserting the timers left the schedulers no time to see them before they fall due');
 
     const arrived = new Map<string, number>();
     const consumer = transport.consume<{ instanceId: string }>(

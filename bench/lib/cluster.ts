@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -97,7 +98,7 @@ export interface Proc {
 }
 
 export function spawnRole(role: 'api' | 'step-worker' | 'service-worker' | 'scheduler', env: Record<string, string>, name: string = role): Proc {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', `workers/${role}.ts`], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), '--no-node-snapshot', '--import', 'tsx', `workers/${role}.ts`], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -180,40 +181,93 @@ export interface Isolation {
   prefix: string;
   /** DATABASE_URL that puts the schema first on the search_path, as the multi-process test does */
   dbUrl: string;
-  pg: pg.Client;
+  /** the harness's own queries (a pool: it reconnects if Postgres drops a connection) */
+  pg: pg.Pool;
   drop(): Promise<void>;
+}
+
+const SCHEMA_PATTERN = /^bench_[a-z]+_(\d+)_[0-9a-f]{6}$/;
+
+async function dropSchemaAndKeys(schema: string, prefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const r = new Redis(REDIS_URL);
+  r.on('error', () => undefined);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+/**
+ * Schemas (and queue keys) a harness left behind when it was killed outright
+ * (SIGKILL, Postgres restarted under it): the name carries the harness's pid;
+ * only those whose process is gone are dropped.
+ */
+export async function dropStale(): Promise<string[]> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  c.on('error', () => undefined);
+  await c.connect();
+  const rows = await c.query<{ nspname: string }>(`select nspname from pg_namespace where nspname like 'bench\\_%'`);
+  await c.end();
+  const dropped: string[] = [];
+  for (const { nspname } of rows.rows) {
+    const m = SCHEMA_PATTERN.exec(nspname);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) continue;
+    await dropSchemaAndKeys(nspname, `bt_${nspname}`);
+    dropped.push(nspname);
+  }
+  return dropped;
 }
 
 export async function isolate(name: string): Promise<Isolation> {
   const schema = `bench_${name}_${process.pid}_${randomBytes(3).toString('hex')}`;
   const prefix = `bt_${schema}`;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`create schema if not exists ${schema}`);
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+  // An idle connection that Postgres terminates (a restart, pg_terminate_backend)
+  // must not take the harness down; the next query gets a new connection.
+  pool.on('error', (err) => process.stderr.write(` [harness pg connection lost: ${err.message}]`));
+  await pool.query(`create schema if not exists ${schema}`);
   let dropped = false;
   const drop = async () => {
     if (dropped) return;
     dropped = true;
     cleanups.delete(drop);
-    try {
-      await client.query(`drop schema if exists ${schema} cascade`);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-    const r = new Redis(REDIS_URL);
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await r.del(...keys);
-      } while (cursor !== '0');
-    } finally {
-      r.disconnect();
-    }
+    await pool.end().catch(() => undefined);
+    await dropSchemaAndKeys(schema, prefix);
   };
   cleanups.add(drop);
-  return { schema, prefix, dbUrl: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, pg: client, drop };
+  return { schema, prefix, dbUrl: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, pg: pool, drop };
+}
+
+/** Drops every isolation still open (after an uncaught error). */
+export async function dropAll(): Promise<void> {
+  await Promise.allSettled([...cleanups].map((f) => f()));
+}
+
+/** Kills every process still running (after an uncaught error). */
+export function killAll(): void {
+  for (const c of live) killTree(c, 'SIGKILL');
 }
 
 // ---- a cluster: API + step workers (+ schedulers) ---------------------------------
@@ -225,7 +279,17 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-const freePort = () => 20000 + Math.floor(Math.random() * 25000);
+/** A port nobody listens on right now: the kernel picks it (listen on 0), we release it for the child. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 async function waitReady(p: Proc, url: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -247,7 +311,7 @@ export async function startCluster(
   iso: Isolation,
   opts: { stepWorkers?: number; schedulers?: number; serviceWorkers?: number; env?: Record<string, string> } = {},
 ): Promise<Cluster> {
-  const port = freePort();
+  const port = await freePort();
   const env: Record<string, string> = {
     DATABASE_URL: iso.dbUrl,
     REDIS_URL,
@@ -270,10 +334,11 @@ export async function startCluster(
     for (let i = 0; i < (opts.stepWorkers ?? 2); i++) more.push(['step-worker', `step-worker ${i + 1}`]);
     for (let i = 0; i < (opts.serviceWorkers ?? 0); i++) more.push(['service-worker', `service-worker ${i + 1}`]);
     for (let i = 0; i < (opts.schedulers ?? 0); i++) more.push(['scheduler', `scheduler ${i + 1}`]);
-    const started = more.map(([role, name]) => {
-      const hp = freePort();
-      return spawnRole(role, { ...env, MIGRATE_ON_START: 'false', HEALTH_PORT: String(hp) }, name);
-    });
+    const started: Proc[] = [];
+    for (const [role, name] of more) {
+      const hp = await freePort();
+      started.push(spawnRole(role, { ...env, MIGRATE_ON_START: 'false', HEALTH_PORT: String(hp) }, name));
+    }
     procs.push(...started);
     await Promise.all(started.map((p) => waitReady(p, `http://127.0.0.1:${p.healthPort}/ready`)));
     return { iso, base, procs, stop };
@@ -297,7 +362,7 @@ export interface PgWrites {
   tables: Record<string, { ins: number; upd: number; del: number; bytes: number }>;
 }
 
-export async function walLsn(client: pg.Client): Promise<string> {
+export async function walLsn(client: pg.Pool | pg.Client): Promise<string> {
   return (await client.query<{ l: string }>('select pg_current_wal_lsn()::text as l')).rows[0]!.l;
 }
 
@@ -306,7 +371,7 @@ export async function walLsn(client: pg.Client): Promise<string> {
  * them when they go idle at most once a second, and always when they exit:
  * read this after the Baton processes have stopped.
  */
-export async function pgWrites(client: pg.Client, schema: string, lsnBefore: string): Promise<PgWrites> {
+export async function pgWrites(client: pg.Pool | pg.Client, schema: string, lsnBefore: string): Promise<PgWrites> {
   const t = await client.query<{ relname: string; ins: string; upd: string; del: string; bytes: string }>(
     `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_del as del, pg_total_relation_size(relid) as bytes
        from pg_stat_user_tables where schemaname = $1 and relname not like 'kysely_%'`,

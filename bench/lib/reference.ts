@@ -8,7 +8,7 @@
  * reported as a ratio of it.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -30,6 +30,7 @@ export interface MachineInfo {
   redis: string;
   git: { commit: string; dirty: boolean; dirtyFiles: number };
   loadavgBefore: number[];
+  otherBenchesAtStart: string[];
 }
 
 async function git(args: string[]): Promise<string> {
@@ -40,8 +41,29 @@ async function git(args: string[]): Promise<string> {
   }
 }
 
+/**
+ * Other benchmark processes running on this machine right now (another
+ * `bench/run.ts`, `bench/throughput.ts`, …): their load skews every figure,
+ * so the run records them.
+ */
+export function otherBenches(): string[] {
+  const mine = new Set([process.pid, process.ppid]);
+  const out: string[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || mine.has(Number(d))) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (/^\S*node\b.*bench\/(run|throughput|timers|multi-instance|sandbox)\.ts/.test(cmd)) out.push(`${d}: ${cmd.slice(cmd.indexOf('bench/'))}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 export async function machineInfo(): Promise<MachineInfo> {
   const c = new pg.Client({ connectionString: PG_URL });
+  c.on('error', () => undefined);
   await c.connect();
   const pgVersion = (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
   await c.end();
@@ -61,6 +83,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     git: { commit: await git(['rev-parse', 'HEAD']), dirty: status !== '' && status !== 'unknown', dirtyFiles: status && status !== 'unknown' ? status.split('\n').length : 0 },
     loadavgBefore: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    otherBenchesAtStart: otherBenches(),
   };
 }
 
@@ -82,6 +105,7 @@ export async function pgbench(seconds: number, clients = 8, threads = 2): Promis
   const u = new URL(PG_URL);
   const conn = ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
   const c = new pg.Client({ connectionString: PG_URL });
+  c.on('error', () => undefined);
   await c.connect();
   const exists = await c.query('select 1 from pg_database where datname = $1', [PGBENCH_DB]);
   if (exists.rowCount === 0) await c.query(`create database ${PGBENCH_DB}`);
