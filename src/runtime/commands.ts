@@ -24,7 +24,7 @@ import { insertInboxEvent } from '../store/inbox.js';
 import { claimIncidentRetry, getIncident } from '../store/incidents.js';
 import { getInstance, getInstanceAfterEvent } from '../store/instances.js';
 import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
-import type { ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
+import type { ProcessDefinitionRow, ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
 import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
 import { publishedCorrelationKey, registerMessageCorrelations } from './message-correlation.js';
@@ -81,6 +81,12 @@ export function createCommands(deps: CommandDeps) {
     }
   }
 
+  const latestByKey = new Map<string, ProcessDefinitionRow>();
+  function rememberLatest(def: ProcessDefinitionRow): void {
+    if (latestByKey.size >= 1000 && !latestByKey.has(def.key)) latestByKey.delete(latestByKey.keys().next().value!);
+    latestByKey.set(def.key, def);
+  }
+
   async function deploy(files: ModelFile[], name: string | null = null): Promise<{ id: string; processes: DeployedProcess[] }> {
     if (files.length === 0) throw new BatonError('invalid_request', 'a deployment needs at least one file');
     const names = new Set<string>();
@@ -94,6 +100,12 @@ export function createCommands(deps: CommandDeps) {
     }
     if (processes.length === 0) throw new BatonError('invalid_model', 'the deployment contains no process', []);
     const byFile = new Map(files.map((f) => [f.name, f]));
+    // this process's cache of latest versions must not outlive its own deploys
+    // (other processes' deploys are caught by the inline start's check)
+    const forget = () => {
+      for (const p of processes) latestByKey.delete(p.key);
+    };
+    forget();
     return db.transaction().execute(async (trx) => {
       await lockDeployments(trx);
       const deploymentId = uuidv7();
@@ -129,7 +141,7 @@ export function createCommands(deps: CommandDeps) {
       }
       for (const insert of pending) await insert();
       return { id: deploymentId, processes: result };
-    });
+    }).finally(forget);
   }
 
   async function startInstance(input: {
@@ -138,10 +150,14 @@ export function createCommands(deps: CommandDeps) {
     variables?: JsonObject;
     businessKey?: string | null;
   }): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+    // The latest version of a key is cached per process; an inline start
+    // checks in its insert that it is still the latest (a deploy by another
+    // API process) and reports 'stale' otherwise, which refreshes the cache.
+    const cached = input.version === undefined ? latestByKey.get(input.processKey) : undefined;
     const def =
       input.version !== undefined
         ? await definitionByVersion(db, input.processKey, input.version)
-        : await latestDefinition(db, input.processKey);
+        : (cached ?? (await latestDefinition(db, input.processKey)));
     if (!def) {
       throw new BatonError(
         'process_not_found',
@@ -164,8 +180,16 @@ export function createCommands(deps: CommandDeps) {
     // Inline: created and stepped in one transaction (for a process that runs
     // straight through, one statement). Otherwise, or if that fails, the start
     // event goes to the inbox (one statement) and is stepped like any other.
-    const stepped = deps.inlineSteps ? await deps.inlineSteps.startNew(def, graph, { variables, businessKey }) : null;
-    if (stepped) return stepped;
+    if (deps.inlineSteps) {
+      const latest = input.version === undefined;
+      const stepped = await deps.inlineSteps.startNew(def, graph, { variables, businessKey, onlyIfLatest: latest });
+      if (stepped === 'stale') {
+        latestByKey.delete(input.processKey);
+        return startInstance(input);
+      }
+      if (latest) rememberLatest(def);
+      if (stepped) return stepped;
+    }
     const out = await spawnInstance(db, def, { variables, businessKey });
     await ring(out.instance.id);
     return out;

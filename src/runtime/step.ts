@@ -19,7 +19,7 @@ import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
 import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
-import { instanceExists } from '../store/instances.js';
+import { getInstance, instanceExists } from '../store/instances.js';
 import { commitStep, insertSteppedInstance, lockForStep, StepRaced } from '../store/step.js';
 import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import type { JsonObject } from '../errors.js';
@@ -64,7 +64,11 @@ export interface StepRunner {
    * result, a lost connection): nothing was, and the caller starts the
    * instance the ordinary way.
    */
-  startNew(def: ProcessDefinitionRow, graph: ProcessGraph, input: { variables: JsonObject; businessKey: string | null }): Promise<{ instance: ProcessInstanceRow; inboxId: number } | null>;
+  startNew(
+    def: ProcessDefinitionRow,
+    graph: ProcessGraph,
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean },
+  ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
 }
 
 export function createStepRunner(deps: StepDeps): StepRunner {
@@ -237,8 +241,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   async function startNew(
     def: ProcessDefinitionRow,
     graph: ProcessGraph,
-    input: { variables: JsonObject; businessKey: string | null },
-  ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | null> {
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean },
+  ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null> {
     const id = uuidv7();
     const log = deps.logger.child({ instanceId: id });
     let stepped: StepResult;
@@ -268,24 +272,30 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       ended,
       startPayload: { variables: input.variables },
       history,
+      onlyIfLatest: input.onlyIfLatest ?? false,
     };
     const out = emptyOutput();
-    let created: { row: ProcessInstanceRow; inboxId: number };
+    let created: { row: ProcessInstanceRow; inboxId: number } | undefined;
     try {
       created = onlyHistory
         ? await insertSteppedInstance(deps.db, row)
         : await deps.db.transaction().execute(async (trx) => {
             const c = await insertSteppedInstance(trx, row);
-            await writeEffects(trx, c.row, state, effects, [], out, { strict: true });
+            if (c) await writeEffects(trx, c.row, state, effects, [], out, { strict: true });
             return c;
           });
     } catch (err) {
       log.warn({ err }, 'inline start could not be written; starting the ordinary way');
       return null;
     }
+    // a newer version was deployed since the caller looked: nothing was written
+    if (!created) return 'stale';
     await ringAfterCommit(id, out);
     // a buffered message consumed by the first step, a called process missing: its own inbox has work
-    if (out.again) await round(id).catch((err: unknown) => log.warn({ err }, 'follow-up step failed; the doorbell will bring it back'));
+    if (out.again) {
+      await round(id).catch((err: unknown) => log.warn({ err }, 'follow-up step failed; the doorbell will bring it back'));
+      created.row = (await getInstance(deps.db, id)) ?? created.row;
+    }
     return { instance: created.row, inboxId: created.inboxId };
   }
 

@@ -123,8 +123,10 @@ export async function insertSteppedInstance(
     ended: boolean;
     startPayload: JsonObject;
     history: HistoryEntry[];
+    /** insert only while this definition is still the latest version of its key (the caller's cache may be stale) */
+    onlyIfLatest?: boolean;
   },
-): Promise<{ row: ProcessInstanceRow; inboxId: number }> {
+): Promise<{ row: ProcessInstanceRow; inboxId: number } | undefined> {
   const history = s.history.map((e) => {
     const row: JsonObject = { at: e.at, event: e.event, element_id: e.elementId, element_type: e.elementType, token_id: e.tokenId, scope_id: e.scopeId };
     if (e.data !== undefined) row['data'] = e.data;
@@ -133,8 +135,10 @@ export async function insertSteppedInstance(
   const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
     with i as (
       insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at)
-      values (${s.id}, ${s.definitionId}, ${s.processKey}, ${s.version}, ${s.businessKey}, ${s.status},
-              ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end)
+      select ${s.id}::uuid, ${s.definitionId}::uuid, ${s.processKey}::text, ${s.version}::int, ${s.businessKey}::text, ${s.status}::text,
+             ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end
+      where not ${s.onlyIfLatest ?? false}::boolean
+         or ${s.definitionId}::uuid = (select d.id from process_definition d where d.key = ${s.processKey}::text order by d.version desc limit 1)
       returning *
     ),
     e as (
@@ -150,6 +154,8 @@ export async function insertSteppedInstance(
       returning 1
     )
     select i.*, e.id as inbox_id from i, e`.execute(db);
-  const { inbox_id, ...row } = r.rows[0]!;
+  const found = r.rows[0];
+  if (!found) return undefined;
+  const { inbox_id, ...row } = found;
   return { row, inboxId: Number(inbox_id) };
 }

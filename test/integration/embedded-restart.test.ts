@@ -21,7 +21,8 @@ const boot = () =>
   startBaton(loadConfig({ BATON_DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' }), ALL_ROLES, { port: 0, logger: silentLogger() });
 
 describe('embedded mode on disk', () => {
-  it('keeps instances and deployments across a restart', async () => {
+  // two boots of PGlite on disk: ~10 s on an idle machine, several times that when the suite loads it
+  it('keeps instances and deployments across a restart', { timeout: 90_000 }, async () => {
     const first = await boot();
     let id: string;
     try {

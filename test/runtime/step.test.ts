@@ -14,6 +14,7 @@ import { listHistory } from '../../src/store/history.js';
 import { insertInboxEvent } from '../../src/store/inbox.js';
 import { getInstance } from '../../src/store/instances.js';
 import { listHumanTasks } from '../../src/store/tasks.js';
+import type { ProcessInstanceRow } from '../../src/store/schema.js';
 import { isolation, silentLogger, startDistributed } from '../support/env.js';
 
 const iso = isolation('step');
@@ -267,7 +268,7 @@ describe('inline start (the API creates and steps an instance in one transaction
   it('writes the row after its first step, its processed start event, history and effects together', async () => {
     const def = (await baton.db.selectFrom('process_definition').selectAll().where('key', '=', 'race').executeTakeFirstOrThrow());
     const graph = await createDefinitionCache().get(baton.db, def.id);
-    const started = (await runner.startNew(def, graph, { variables: { who: 'x' }, businessKey: 'b-1' }))!;
+    const started = (await runner.startNew(def, graph, { variables: { who: 'x' }, businessKey: 'b-1' })) as { instance: ProcessInstanceRow; inboxId: number };
     expect(started.instance).toMatchObject({ status: 'waiting', rev: 1, business_key: 'b-1' });
     const id = started.instance.id;
     const inbox = await baton.db.selectFrom('inbox').selectAll().where('instance_id', '=', id).execute();
@@ -282,7 +283,27 @@ describe('inline start (the API creates and steps an instance in one transaction
   it('runs a straight-through process to its end in one statement', async () => {
     const def = (await baton.db.selectFrom('process_definition').selectAll().where('key', '=', 'order-approval').executeTakeFirstOrThrow());
     const graph = await createDefinitionCache().get(baton.db, def.id);
-    const started = (await runner.startNew(def, graph, { variables: { price: 1, qty: 1 }, businessKey: null }))!;
+    const started = (await runner.startNew(def, graph, { variables: { price: 1, qty: 1 }, businessKey: null })) as { instance: ProcessInstanceRow };
     expect(started.instance).toMatchObject({ status: 'completed', ended_at: expect.any(Date) });
+  });
+});
+
+describe('inline start and the cached latest version', () => {
+  it('an API process that cached version 1 starts version 2 once another process deployed it', async () => {
+    const { createCommands } = await import('../../src/runtime/commands.js');
+    const model = (label: string) => RACE_MODEL.replace('id="race"', 'id="versioned"').replace("label = 'done:' + who", `label = '${label}'`);
+    const mk = () => createCommands({ db: baton.db, transport: baton.transport, logger: silentLogger(), definitions: createDefinitionCache(), inlineSteps: runner });
+    const a = mk();
+    const b = mk();
+    await b.deploy([{ name: 'v.bpmn', content: model('one') }]);
+    const first = await a.startInstance({ processKey: 'versioned', variables: {} });
+    expect(first.instance).toMatchObject({ version: 1, status: 'waiting' }); // stepped inline; version 1 now cached by a
+    await b.deploy([{ name: 'v.bpmn', content: model('two') }]);
+    const second = await a.startInstance({ processKey: 'versioned', variables: {} });
+    expect(second.instance).toMatchObject({ version: 2, status: 'waiting' });
+    expect(await baton.db.selectFrom('process_instance').select('version').where('process_key', '=', 'versioned').orderBy('version').execute()).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ]);
   });
 });

@@ -34,7 +34,8 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
         ...(variables !== undefined ? { variables } : {}),
         businessKey: businessKey ?? null,
       });
-      const row = waitMs ? await deps.commands.waitForInstance(started.instance.id, started.inboxId, waitMs) : started.instance;
+      // an inline start has stepped already (its status is no longer 'running'): nothing to wait for
+      const row = waitMs && started.instance.status === 'running' ? await deps.commands.waitForInstance(started.instance.id, started.inboxId, waitMs) : started.instance;
       return reply.status(201).send(instanceView(row));
     },
   );
