@@ -7,10 +7,12 @@ import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_waits.js';
 import * as m0003 from './0003_message_correlation.js';
 import * as m0004 from './0004_incidents_and_retries.js';
+import * as m0005 from './0005_history_batches.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_waits': m0002,
   '0003_message_correlation': m0003,
   '0004_incidents_and_retries': m0004,
+  '0005_history_batches': m0005,
 };

@@ -57,6 +57,21 @@ export interface Baton {
 
 export const EXAMPLE_FILE = new URL('./examples/order-approval.bpmn', import.meta.url);
 
+/**
+ * Connections this process may need: what its roles run at once, plus a
+ * little for the health check and the sweep. Sized by role, so that a
+ * deployment of many single-role processes does not reserve connections it
+ * never uses (Postgres allows 100 by default).
+ */
+function poolSize(config: Readonly<Config>, roles: Role[]): number {
+  let n = 2;
+  if (roles.includes('api')) n += 10;
+  if (roles.includes('step')) n += config.stepConcurrency;
+  if (roles.includes('service')) n += config.serviceConcurrency;
+  if (roles.includes('scheduler')) n += 2;
+  return n;
+}
+
 export async function startBaton(config: Readonly<Config>, roles: Role[], opts: BootOptions = {}): Promise<Baton> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { roles: roles.join(',') } });
   const closers: Array<() => Promise<void>> = [];
@@ -71,7 +86,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     const opened =
       config.mode === 'distributed'
         ? await whileUnreachable(logger, () =>
-            openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: config.stepConcurrency + config.serviceConcurrency + 4 }),
+            openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: poolSize(config, roles) }),
           )
         : await openPglite(opts.inMemory ? null : `${config.dataDir}/pgdata`);
     closers.push(() => opened.close());

@@ -117,7 +117,7 @@ export function decodeCursor(cursor: string | undefined, kind?: 'uuid' | 'int'):
   if (cursor === undefined || cursor === '') return undefined;
   const raw = /^[A-Za-z0-9_-]{1,100}={0,2}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('latin1') : '';
   const isUuid = UUID.test(raw);
-  const isInt = /^\d{1,15}$/.test(raw);
+  const isInt = /^\d{1,16}$/.test(raw) && Number(raw) <= Number.MAX_SAFE_INTEGER;
   if ((kind === 'uuid' && !isUuid) || (kind === 'int' && !isInt) || (!isUuid && !isInt)) {
     throw new BatonError('invalid_cursor', 'cursor is not one this API gave out');
   }

@@ -105,6 +105,7 @@ export interface ServiceJobTable {
   ended_at: NullableTimestamp;
 }
 
+/** A view over history_batch (migration 0005): read-only. */
 export interface HistoryTable {
   id: Generated<number>;
   instance_id: string;
@@ -115,6 +116,13 @@ export interface HistoryTable {
   token_id: string | null;
   scope_id: string | null;
   data: ColumnType<Json | null, string | null | undefined, string | null>;
+}
+
+/** One step's history entries (see migration 0005); read them through the `history` view. */
+export interface HistoryBatchTable {
+  id: Generated<number>;
+  instance_id: string;
+  entries: JsonColumn<Json[]>;
 }
 
 export interface IncidentTable {
@@ -202,6 +210,7 @@ export interface Database {
   human_task: HumanTaskTable;
   service_job: ServiceJobTable;
   history: HistoryTable;
+  history_batch: HistoryBatchTable;
   incident: IncidentTable;
   timer: TimerTable;
   subscription: SubscriptionTable;

@@ -32,6 +32,7 @@ const columns: { [T in keyof Database]: { [C in keyof Database[T]]: true } } = {
     error_message: true, created_at: true, ended_at: true,
   },
   history: { id: true, instance_id: true, at: true, event: true, element_id: true, element_type: true, token_id: true, scope_id: true, data: true },
+  history_batch: { id: true, instance_id: true, entries: true },
   incident: { id: true, instance_id: true, process_key: true, element_id: true, token_id: true, code: true, message: true, line: true, column: true,
     attempts: true, resolution: true, details: true, created_at: true, resolved_at: true },
   timer: { id: true, instance_id: true, element_id: true, token_id: true, due_at: true, spec: true, created_at: true },
@@ -68,7 +69,7 @@ describe('schema', () => {
     try {
       const ran = await Promise.all(dbs.map((d) => migrateToLatest(d.db)));
       // The advisory lock lets exactly one of them apply the migration.
-      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 4]);
+      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 5]);
       expect(await catalog(dbs[0]!.db, schema)).toEqual(expected);
       expect(await migrateToLatest(dbs[0]!.db)).toEqual([]);
     } finally {
@@ -82,7 +83,7 @@ describe('schema', () => {
     const other = uniqueName('t_schema_b');
     const d = await openPostgres({ url: PG_URL, schema: other, max: 2 });
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches']);
       const t = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${other} and table_name like 'kysely_migration%'`.execute(d.db);
       expect(t.rows[0]!.n).toBe(2);
     } finally {
@@ -94,7 +95,7 @@ describe('schema', () => {
   it('PGlite: the same migrations give the same tables', async () => {
     const d = await openPglite(null);
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches']);
       expect(await catalog(d.db, 'public')).toEqual(expected);
     } finally {
       await d.close();
