@@ -9,21 +9,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluator, ExpressionError, type SandboxEvaluator } from '../../src/expressions/index.js';
+import { failure } from '../support/expressions.js';
 
 // Sources here call a function (`Boolean(…)`, `Number(…)`) so that they go to
 // the sandbox process, not the in-process fast path (simple.ts): these tests
 // are about that process.
 
-/** Runs `fn`, expects an ExpressionError and returns it. */
-function failure(fn: () => unknown): ExpressionError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ExpressionError);
-    return e as ExpressionError;
-  }
-  throw new Error('expected an ExpressionError, got a result');
-}
 
 function alive(pid: number): boolean {
   try {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluator, ExpressionError, type SandboxEvaluator } from '../../src/expressions/index.js';
 import type { JsonObject } from '../../src/errors.js';
+import { failure } from '../support/expressions.js';
 
 let ev: SandboxEvaluator;
 beforeAll(() => {
@@ -8,16 +9,6 @@ beforeAll(() => {
 });
 afterAll(() => ev.close());
 
-/** Runs `fn`, expects an ExpressionError and returns it. */
-function failure(fn: () => unknown): ExpressionError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ExpressionError);
-    return e as ExpressionError;
-  }
-  throw new Error('expected an ExpressionError, got a result');
-}
 
 describe('conditions', () => {
   it('compares variables', () => {

@@ -96,6 +96,31 @@ describe('step executor', () => {
   });
 });
 
+/**
+ * A step runner that, in its first step, runs `during` after reading the inbox
+ * and before writing (from inside the definition lookup, on another
+ * connection): a commit racing the step.
+ */
+function runnerDuringStep(during: () => Promise<void>): StepRunner {
+  const cache = createDefinitionCache();
+  let done = false;
+  return createStepRunner({
+    db: baton.db,
+    transport: baton.transport,
+    logger: silentLogger(),
+    evaluator,
+    definitions: {
+      async get(db, definitionId) {
+        if (!done) {
+          done = true;
+          await during();
+        }
+        return cache.get(db, definitionId);
+      },
+    },
+  });
+}
+
 const RACE_MODEL = `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-race" targetNamespace="t">
   <bpmn:process id="race" isExecutable="true">
@@ -137,22 +162,10 @@ describe('races between an accepted completion and an interrupting event', () =>
     await insertInboxEvent(baton.db, id, 'timerFired', { timerId });
     // Complete the task from another connection after the step read its inbox,
     // before it writes: the step's cancel finds the task completed.
-    const cache = createDefinitionCache();
     let raced = false;
-    const racing = createStepRunner({
-      db: baton.db,
-      transport: baton.transport,
-      logger: silentLogger(),
-      evaluator,
-      definitions: {
-        async get(db, definitionId) {
-          if (!raced) {
-            raced = true;
-            await baton.commands.completeTask(taskId, { who: 'bob' });
-          }
-          return cache.get(db, definitionId);
-        },
-      },
+    const racing = runnerDuringStep(async () => {
+      raced = true;
+      await baton.commands.completeTask(taskId, { who: 'bob' });
     });
     expect(await racing.run(id)).toMatchObject({ kind: 'stepped', status: 'completed' });
     expect(raced).toBe(true);
@@ -212,23 +225,8 @@ describe('poison events', () => {
 describe('cancel racing a step', () => {
   it('a cancel accepted while a step runs is applied after it, whole: nothing half-written, everything closed', async () => {
     const id = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
-    const cache = createDefinitionCache();
-    let cancelled = false;
-    const racing = createStepRunner({
-      db: baton.db,
-      transport: baton.transport,
-      logger: silentLogger(),
-      evaluator,
-      definitions: {
-        async get(db, definitionId) {
-          if (!cancelled) {
-            cancelled = true;
-            await baton.commands.cancelInstance(id, 'operator'); // commits while the step holds the row
-          }
-          return cache.get(db, definitionId);
-        },
-      },
-    });
+    // the cancel commits while the step holds the row
+    const racing = runnerDuringStep(() => baton.commands.cancelInstance(id, 'operator').then(() => undefined));
     await racing.run(id);
     await racing.run(id);
     const row = (await getInstance(baton.db, id))!;

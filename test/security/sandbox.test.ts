@@ -26,6 +26,7 @@ import type { EngineContext } from '../../src/engine/types.js';
 import type { Json, JsonObject } from '../../src/errors.js';
 import { createEvaluator, ExpressionError, type SandboxEvaluator } from '../../src/expressions/index.js';
 import { Instance, START_TIME } from '../engine/helpers.js';
+import { failure } from '../support/expressions.js';
 
 type Kind = 'script' | 'condition' | 'expression';
 type Expected = { code: string; line?: number; column?: number } | { result: Json | boolean };
@@ -353,15 +354,6 @@ describe('hostile input: line and column of a failure', () => {
   });
   afterAll(() => ev.close());
 
-  function failure(fn: () => unknown): ExpressionError {
-    try {
-      fn();
-    } catch (e) {
-      expect(e).toBeInstanceOf(ExpressionError);
-      return e as ExpressionError;
-    }
-    throw new Error('expected an ExpressionError');
-  }
 
   it('points at the failing token on line 1 and later lines, for every kind', () => {
     expect(failure(() => ev.script('x = 1; null.boom', {}))).toMatchObject({ code: 'script_error', line: 1, column: 13 });
