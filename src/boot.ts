@@ -121,7 +121,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       transport,
       logger,
       definitions,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, maxStateBytes: 64 * 1024 }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;

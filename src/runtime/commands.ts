@@ -23,7 +23,7 @@ import {
 import { insertInboxEvent } from '../store/inbox.js';
 import { claimIncidentRetry, getIncident } from '../store/incidents.js';
 import { getInstance, getInstanceAfterEvent } from '../store/instances.js';
-import { claimServiceJobs, finishLockedJob, getServiceJob, retryLockedJob } from '../store/jobs.js';
+import { claimServiceJobs, finishJobWithEvent, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessDefinitionRow, ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
 import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
@@ -68,8 +68,9 @@ export function createCommands(deps: CommandDeps) {
       try {
         // 'locked': a step worker holds the instance and will see our event;
         // the runner has re-rung the doorbell for the case it read before our commit.
-        await deps.inlineSteps.run(instanceId);
-        return;
+        // 'deferred': a big instance, for a step worker to take in batches.
+        const outcome = await deps.inlineSteps.run(instanceId);
+        if (outcome.kind !== 'deferred') return;
       } catch (err) {
         deps.logger.warn({ err, instanceId }, 'inline step failed; ringing the doorbell instead');
       }
@@ -314,7 +315,10 @@ export function createCommands(deps: CommandDeps) {
     return job;
   }
 
-  /** Ends a locked job and writes its inbox event in one transaction. */
+  /**
+   * Ends a locked job and writes its inbox event, in one statement. Only when
+   * that finds the job not locked (by this worker) is it read, to say why.
+   */
   async function finishJob(
     jobId: string,
     workerId: string | null,
@@ -323,15 +327,13 @@ export function createCommands(deps: CommandDeps) {
     payload: JsonObject,
     errorMessage: string | null = null,
   ): Promise<void> {
-    await lockedJob(jobId, workerId);
-    const instanceId = await db.transaction().execute(async (trx) => {
-      const job = await finishLockedJob(trx, jobId, workerId, state, errorMessage);
-      // Lost the race with another completion or with a cancel: the state changed under us.
-      if (!job) throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
-      await insertInboxEvent(trx, job.instance_id, kind, { jobId, ...payload });
-      return job.instance_id;
-    });
-    await ring(instanceId);
+    const done = await finishJobWithEvent(db, { id: jobId, workerId, state, errorMessage, kind, payload: { jobId, ...payload } });
+    if (!done) {
+      await lockedJob(jobId, workerId); // throws the precise reason
+      // it was locked a moment ago: another completion or a cancel won the race
+      throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
+    }
+    await ring(done.instanceId);
   }
 
   async function completeJob(jobId: string, workerId: string | null, variables: JsonObject): Promise<void> {

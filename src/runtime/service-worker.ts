@@ -14,8 +14,7 @@ import type { JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, type Consumer, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import { isConnectionError, type Db } from '../store/db.js';
-import { insertInboxEvent } from '../store/inbox.js';
-import { claimServiceJobs, extendJobLock, finishLockedJob, retryLockedJob } from '../store/jobs.js';
+import { claimServiceJobs, extendJobLock, finishJobWithEvent, retryLockedJob } from '../store/jobs.js';
 import type { ServiceJobRow } from '../store/schema.js';
 import { describeDbError, isPoison } from './poison.js';
 
@@ -92,15 +91,10 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
           ? ['bpmn_error', 'serviceJobBpmnError', { jobId: job.id, errorCode: outcome.errorCode, message: outcome.message }, outcome.message]
           : ['failed', 'serviceJobFailed', { jobId: job.id, message: outcome.message, attempts: job.attempts }, outcome.message];
     let finished: boolean;
-    const finish = () =>
-      deps.db.transaction().execute(async (trx) => {
-        const row = await finishLockedJob(trx, job.id, workerId, state, message);
-        // Our lock expired and someone else took the job, or it was cancelled:
-        // their outcome (or the cancel) wins, ours is dropped.
-        if (!row) return false;
-        await insertInboxEvent(trx, job.instance_id, kind, payload);
-        return true;
-      });
+    // Our lock expired and someone else took the job, or it was cancelled:
+    // their outcome (or the cancel) wins, ours is dropped (finish → false).
+    const finish = async () =>
+      (await finishJobWithEvent(deps.db, { id: job.id, workerId, state, errorMessage: message, kind, payload })) !== undefined;
     try {
       // The call has been made: while Postgres is briefly away (a restart), try
       // to record its outcome a few times rather than drop it and make the call

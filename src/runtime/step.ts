@@ -35,13 +35,26 @@ export interface StepDeps {
   evaluator: Evaluator;
   definitions: DefinitionCache;
   now?: () => Date;
-  /** inbox rows applied per transaction; more are taken in the next round */
+  /**
+   * inbox rows applied per transaction; more are taken in the next round.
+   * Large by default: a hot instance (a big multi-instance collecting its
+   * completions) pays for loading and saving its state once per batch.
+   */
   batchSize?: number;
+  /**
+   * Leave instances whose stored state is larger than this to the step
+   * workers ('deferred'): the API's inline steps use it, so that a big
+   * multi-instance receiving completions one by one is stepped in batches
+   * by a worker, not once per completion by the API. 0: no limit.
+   */
+  maxStateBytes?: number;
 }
 
 export type StepOutcome =
   | { kind: 'missing' }
   | { kind: 'locked' }
+  /** the state is over maxStateBytes: left to a step worker (the caller rings the doorbell) */
+  | { kind: 'deferred' }
   | { kind: 'idle' }
   | { kind: 'stepped'; applied: number; status: string };
 
@@ -71,20 +84,32 @@ export interface StepRunner {
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
 }
 
+/** The engine threw while changing a state in place: the step is redone on copies (where a throw becomes an incident). */
+class EngineFailedInPlace extends Error {
+  constructor(cause: unknown) {
+    super('engine failed while changing the state in place', { cause });
+  }
+}
+
 export function createStepRunner(deps: StepDeps): StepRunner {
   const now = deps.now ?? (() => new Date());
-  const batchSize = deps.batchSize ?? 50;
+  const batchSize = deps.batchSize ?? 500;
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator };
+  // The state a step loads is its own (parsed fresh from the row): the engine
+  // may change it in place instead of copying the token and scope records for
+  // every event, which for a 10,000-item multi-instance was most of a step.
+  const ctxInPlace: EngineContext = { ...ctx, inPlace: true };
 
-  async function once(
+  async function stepOnce(
     instanceId: string,
-    opts: { batchSize: number; strict: boolean; attempted?: number[] },
+    opts: { batchSize: number; strict: boolean; attempted?: number[]; inPlace: boolean },
   ): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
     const out = emptyOutput();
     const result = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
-      const locked = await lockForStep(trx, instanceId, opts.batchSize);
+      const locked = await lockForStep(trx, instanceId, opts.batchSize, deps.maxStateBytes ?? 0);
+      if (locked === 'too_big') return { outcome: { kind: 'deferred' }, more: false };
       if (!locked) {
         if (await instanceExists(trx, instanceId)) return { outcome: { kind: 'locked' }, more: false };
         // Inbox rows addressed to an instance that does not exist (a child that
@@ -127,7 +152,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           continue;
         }
         graph ??= await deps.definitions.get(trx, row.definition_id);
-        const stepped = applySafely(graph, state, event, log);
+        const stepped = applySafely(graph, state, event, log, opts.inPlace);
         state = stepped.state;
         effects.push(...stepped.effects);
       }
@@ -166,11 +191,13 @@ export function createStepRunner(deps: StepDeps): StepRunner {
    * of ours), the instance gets an incident and the worker carries on: one bad
    * instance must not poison the queue.
    */
-  function applySafely(graph: ProcessGraph, state: InstanceState, event: EngineEvent, log: Logger): StepResult {
+  function applySafely(graph: ProcessGraph, state: InstanceState, event: EngineEvent, log: Logger, inPlace: boolean): StepResult {
     try {
       if (event.type === 'start' && state.rootScopeId === '') return startInstance(graph, event, ctx);
-      return applyEvent(graph, state, event, ctx);
+      return applyEvent(graph, state, event, inPlace ? ctxInPlace : ctx);
     } catch (err) {
+      // in place, the state may be half changed: the step starts over on copies
+      if (inPlace) throw new EngineFailedInPlace(err);
       log.error({ err, event: event.type }, 'engine failed on an event');
       const incident = {
         id: uuidv7(),
@@ -208,6 +235,16 @@ export function createStepRunner(deps: StepDeps): StepRunner {
    *   incident that carries it (an operator retry replays it).
    */
   async function round(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+    let inPlace = true;
+    const once = async (id: string, o: { batchSize: number; strict: boolean; attempted?: number[] }) => {
+      try {
+        return await stepOnce(id, { ...o, inPlace });
+      } catch (err) {
+        if (!(err instanceof EngineFailedInPlace)) throw err;
+        inPlace = false;
+        return stepOnce(id, { ...o, inPlace });
+      }
+    };
     try {
       return await once(instanceId, { batchSize, strict: true });
     } catch (err) {

@@ -1,6 +1,7 @@
 /** Service jobs: work for built-in connectors and external workers. */
 import { sql } from 'kysely';
 import type { ServiceJobSpec } from '../engine/types.js';
+import type { JsonObject } from '../errors.js';
 import type { Executor } from './db.js';
 import type { ServiceJobRow } from './schema.js';
 
@@ -82,27 +83,6 @@ export async function getServiceJob(db: Executor, id: string): Promise<ServiceJo
   return db.selectFrom('service_job').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/**
- * Ends a locked job (completed, or handed to the engine as failed/BPMN error).
- * Only the worker that holds the lock may do it; a worker whose lock expired and
- * was taken over by another gets undefined.
- */
-export async function finishLockedJob(
-  db: Executor,
-  id: string,
-  workerId: string | null,
-  state: 'completed' | 'failed' | 'bpmn_error',
-  errorMessage: string | null = null,
-): Promise<ServiceJobRow | undefined> {
-  let q = db
-    .updateTable('service_job')
-    .set({ state, ended_at: sql`now()`, lock_expires_at: null, error_message: errorMessage })
-    .where('id', '=', id)
-    .where('state', '=', 'locked');
-  if (workerId !== null) q = q.where('worker_id', '=', workerId);
-  return q.returningAll().executeTakeFirst();
-}
-
 /** A failure with retries left: the job becomes available again after the backoff. */
 export async function retryLockedJob(
   db: Executor,
@@ -138,4 +118,38 @@ export async function extendJobLock(db: Executor, id: string, workerId: string, 
     .where('worker_id', '=', workerId)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/**
+ * Ends a locked job and writes its outcome to the instance's inbox, in one
+ * statement (atomic without a transaction of its own). Only the holder of the
+ * lock may (any holder when workerId is null). Returns the instance and the
+ * inbox row, or undefined when the job was not locked (by that worker).
+ */
+export async function finishJobWithEvent(
+  db: Executor,
+  f: {
+    id: string;
+    workerId: string | null;
+    state: 'completed' | 'failed' | 'bpmn_error';
+    errorMessage: string | null;
+    kind: string;
+    payload: JsonObject;
+  },
+): Promise<{ instanceId: string; inboxId: number } | undefined> {
+  const r = await sql<{ instance_id: string; inbox_id: number }>`
+    with j as (
+      update service_job
+         set state = ${f.state}, ended_at = now(), lock_expires_at = null, error_message = ${f.errorMessage}
+       where id = ${f.id} and state = 'locked' and (${f.workerId}::text is null or worker_id = ${f.workerId}::text)
+      returning instance_id
+    ),
+    e as (
+      insert into inbox (instance_id, kind, payload)
+      select j.instance_id, ${f.kind}, ${JSON.stringify(f.payload)}::jsonb from j
+      returning id, instance_id
+    )
+    select instance_id, id as inbox_id from e`.execute(db);
+  const row = r.rows[0];
+  return row ? { instanceId: row.instance_id, inboxId: Number(row.inbox_id) } : undefined;
 }

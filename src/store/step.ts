@@ -24,9 +24,17 @@ export async function lockForStep(
   db: Executor,
   id: string,
   limit: number,
-): Promise<{ row: ProcessInstanceRow; events: InboxRow[] } | undefined> {
-  const r = await sql<ProcessInstanceRow & { pending: Array<Omit<InboxRow, 'created_at' | 'processed_at'> & { created_at: string }> }>`
-    select p.*, coalesce((
+  /** when the stored state is larger than this, lock nothing and answer 'too_big' (the state is not even sent) */
+  maxStateBytes = 0,
+): Promise<{ row: ProcessInstanceRow; events: InboxRow[] } | 'too_big' | undefined> {
+  // (the row is locked either way; a 'too_big' caller's transaction ends at once)
+  const r = await sql<
+    Omit<ProcessInstanceRow, 'state'> & { state: ProcessInstanceRow['state'] | null; pending: Array<Omit<InboxRow, 'created_at' | 'processed_at'> & { created_at: string }> }
+  >`
+    select p.id, p.definition_id, p.process_key, p.version, p.business_key, p.status, p.suspended, p.rev,
+           p.parent_instance_id, p.started_at, p.ended_at, p.updated_at,
+           case when ${maxStateBytes}::int > 0 and pg_column_size(p.state) > ${maxStateBytes}::int then null else p.state end as state,
+           coalesce((
       select json_agg(x order by x.id) from (
         select i.id, i.instance_id, i.kind, i.payload, i.created_at
         from inbox i where i.instance_id = p.id and i.processed_at is null
@@ -37,9 +45,10 @@ export async function lockForStep(
     for update of p skip locked`.execute(db);
   const found = r.rows[0];
   if (!found) return undefined;
-  const { pending, ...row } = found;
+  const { pending, state, ...rest } = found;
+  if (state === null) return 'too_big';
   const events: InboxRow[] = pending.map((e) => ({ ...e, created_at: new Date(e.created_at), processed_at: null }));
-  return { row, events };
+  return { row: { ...rest, state }, events };
 }
 
 export class StepRaced extends Error {

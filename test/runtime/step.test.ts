@@ -14,7 +14,7 @@ import { listHistory } from '../../src/store/history.js';
 import { insertInboxEvent } from '../../src/store/inbox.js';
 import { getInstance } from '../../src/store/instances.js';
 import { listHumanTasks } from '../../src/store/tasks.js';
-import type { ProcessInstanceRow } from '../../src/store/schema.js';
+import type { InboxRow, ProcessInstanceRow } from '../../src/store/schema.js';
 import { isolation, silentLogger, startDistributed } from '../support/env.js';
 
 const iso = isolation('step');
@@ -246,7 +246,7 @@ describe('the step commit statement', () => {
   it('refuses to write over a moved revision or to consume an inbox row twice (and the transaction rolls back)', async () => {
     const { commitStep, lockForStep, StepRaced } = await import('../../src/store/step.js');
     const id = await start();
-    const locked = (await baton.db.transaction().execute((trx) => lockForStep(trx, id, 10)))!;
+    const locked = (await baton.db.transaction().execute((trx) => lockForStep(trx, id, 10))) as { row: ProcessInstanceRow; events: InboxRow[] };
     expect(locked.events.map((e) => e.kind)).toEqual(['start']);
     const base = { id, state: locked.row.state, status: 'running', ended: false, suspended: false, history: [] };
     await expect(
@@ -303,5 +303,15 @@ describe('inline start and the cached latest version', () => {
       { version: 1 },
       { version: 2 },
     ]);
+  });
+});
+
+describe('inline steps leave big instances to the step workers', () => {
+  it('answers deferred, consuming nothing, when the stored state is over the limit', async () => {
+    const id = await start();
+    const small = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluator, definitions: createDefinitionCache(), maxStateBytes: 1 });
+    expect(await small.run(id)).toEqual({ kind: 'deferred' });
+    expect((await getInstance(baton.db, id))!.rev).toBe(0);
+    expect(await runner.run(id)).toMatchObject({ kind: 'stepped' });
   });
 });
