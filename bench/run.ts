@@ -196,6 +196,7 @@ if (want('5')) {
     add(w, 'correlations/s (publish answered "correlated")', r.correlationsPerSec, '', toPg(r.correlationsPerSec));
     add(w, 'publish → every instance completed, instances/s', r.publishToAllCompletedPerSec);
     add(w, 'correlated', `${r.correlated} of ${r.instances}`, `${r.instances}`, '', r.correlated === r.instances);
+    if (r.startsFailed || r.publishFailed) add(w, 'starts / publishes refused by the API', `${r.startsFailed} / ${r.publishFailed}: ${(r.startFailures[0] ?? r.publishFailures[0] ?? '').slice(0, 120)}`, '0', '', false);
     add(w, 'start → all waiting (s), starts accepted/s', `${round(r.allWaitingAfterMs / 1000, 1)} s, ${r.startsAcceptedPerSec}/s`);
   }
 }

@@ -187,18 +187,33 @@ export async function serviceTask(o: ServiceOpts) {
     let started = 0;
     let completedJobs = 0;
     let stopWorkers = false;
+    const workerErrors: string[] = [];
+    let workerErrorCount = 0;
+    // An external worker that gets an error answer logs it and carries on, as a real one would.
     const workerLoop = async (w: number) => {
       while (!stopWorkers) {
+        try {
+          await workerRound(w);
+        } catch (err) {
+          workerErrorCount++;
+          if (workerErrors.length < 5) workerErrors.push(String(err));
+          await sleep(50);
+        }
+      }
+    };
+    const workerRound = async (w: number) => {
+      {
         const r = await http.post<{ items: Array<{ id: string }> }>('/v1/external-tasks/fetch-and-lock', {
           workerId: `bench-${w}`,
           topics: ['bench-work'],
           maxTasks: o.maxTasks,
-          lockMs: 120_000,
+          // Short enough that a job whose completion was refused is fetched again before the drain gives up.
+          lockMs: 20_000,
         });
         if (r.status !== 200) throw new Error(`fetch-and-lock: ${r.status} ${JSON.stringify(r.body)}`);
         if (r.body.items.length === 0) {
           await sleep(5);
-          continue;
+          return;
         }
         await Promise.all(
           r.body.items.map(async (j) => {
@@ -214,13 +229,17 @@ export async function serviceTask(o: ServiceOpts) {
       while (throttle && started - completedJobs > o.backlog) await sleep(2);
       started++;
       const r = await http.post<InstanceView>('/v1/process-instances', { processKey: 'service', businessKey: `${tag}-${i}`, variables: { n: i } });
-      if (r.status !== 201) throw new Error(`start: ${r.status} ${JSON.stringify(r.body)}`);
+      if (r.status !== 201) {
+        started--;
+        throw new Error(`start: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      }
       return true;
     };
     const now = async () => (await iso.pg.query<{ t: Date }>('select clock_timestamp() as t')).rows[0]!.t;
     const completedBetween = async (a: Date, b: Date) =>
       countWhere(iso, 'process_instance', `status = 'completed' and ended_at >= '${a.toISOString()}' and ended_at < '${b.toISOString()}'`);
-    const drain = () => waitFor('every started instance to complete', 120_000, async () => (await countWhere(iso, 'process_instance', `status <> 'completed'`)) === 0);
+    const drain = () =>
+      waitFor('every started instance to complete', 120_000, async () => (await countWhere(iso, 'process_instance', `status not in ('completed', 'failed')`)) === 0);
 
     await closedLoop(o.starters, 60_000, start('warm', true), 100);
     await drain();
@@ -243,6 +262,7 @@ export async function serviceTask(o: ServiceOpts) {
       workers: o.workers,
       maxTasks: o.maxTasks,
       backlog: o.backlog,
+      workerErrors: { count: workerErrorCount, first: workerErrors },
       peak: {
         completedPerSec: peakRate,
         startsAcceptedPerSec: rate(peak),
@@ -314,31 +334,45 @@ export async function messages(o: { instances: number; concurrency: number }) {
     const iso = cluster.iso;
     const n = o.instances;
     const t0 = performance.now();
+    // Keys of the instances whose start was accepted: a start the API refused
+    // (reported below) gets no message.
+    const keys: number[] = [];
     const starts = await closedLoop(
       o.concurrency,
       600_000,
-      async (i) => (await http.post('/v1/process-instances', { processKey: 'msgwait', businessKey: `m-${i}`, variables: { key: `k${i}` } })).status === 201,
+      async (i) => {
+        const r = await http.post('/v1/process-instances', { processKey: 'msgwait', businessKey: `m-${i}`, variables: { key: `k${i}` } });
+        if (r.status !== 201) throw new Error(`start: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        keys.push(i);
+        return true;
+      },
       n,
     );
-    await waitFor(`${n} message subscriptions`, 600_000, async () => (await countWhere(iso, 'subscription')) >= n);
+    const m = keys.length;
+    await waitFor(`${m} message subscriptions`, 300_000, async () => (await countWhere(iso, 'subscription')) >= m);
     const waitingAfterMs = performance.now() - t0;
     let correlated = 0;
     const p0 = performance.now();
     const pub = await closedLoop(
       o.concurrency,
       600_000,
-      async (i) => {
+      async (j) => {
+        const i = keys[j]!;
         const r = await http.post<{ kind: string }>('/v1/messages', { name: 'bench-go', correlationKey: `k${i}`, variables: { got: i } });
-        if (r.status === 200 && r.body.kind === 'correlated') correlated++;
-        return r.status === 200;
+        if (r.status !== 200) throw new Error(`publish: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        if (r.body.kind === 'correlated') correlated++;
+        return true;
       },
-      n,
+      m,
     );
     const published = performance.now();
-    await waitFor(`${n} instances completed`, 600_000, async () => (await countWhere(iso, 'process_instance', `status = 'completed'`)) >= n);
+    await waitFor(`${correlated} instances completed`, 300_000, async () => (await countWhere(iso, 'process_instance', `status = 'completed'`)) >= correlated);
     const done = performance.now();
     return {
       instances: n,
+      startsFailed: starts.failed,
+      startFailures: starts.failures,
+      publishFailures: pub.failures,
       concurrency: o.concurrency,
       startsAcceptedPerSec: rate(starts),
       allWaitingAfterMs: Math.round(waitingAfterMs),
@@ -346,7 +380,7 @@ export async function messages(o: { instances: number; concurrency: number }) {
       publishFailed: pub.failed,
       correlationsPerSec: round(correlated / ((published - p0) / 1000), 0),
       publishLatencyMs: latencySummary(pub.latencies),
-      publishToAllCompletedPerSec: round(n / ((done - p0) / 1000), 0),
+      publishToAllCompletedPerSec: round(correlated / ((done - p0) / 1000), 0),
     };
   });
 }
