@@ -116,12 +116,13 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       return evaluator;
     };
     const inline = roles.includes('api') && config.apiInlineSteps;
+    const connectorTopics = new Set(builtinConnectors().keys());
     const commands = createCommands({
       db,
       transport,
       logger,
       definitions,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, maxStateBytes: 64 * 1024 }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024 }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -131,7 +132,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions });
+      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {

@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
-import type { Effect, EngineContext, EngineEvent, HistoryEntry, InstanceState, StepResult } from '../engine/types.js';
+import type { Effect, EngineContext, EngineEvent, HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, StepResult, TimerSpec } from '../engine/types.js';
 import type { Evaluator } from '../expressions/types.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
@@ -48,6 +48,13 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /**
+   * Topics that have a built-in connector: new jobs of these ring the service
+   * workers' doorbell. Jobs of other topics wait for external workers, which
+   * poll (fetch-and-lock), so ringing for them only costs Redis. Absent: ring
+   * for every topic.
+   */
+  connectorTopics?: ReadonlySet<string>;
 }
 
 export type StepOutcome =
@@ -218,7 +225,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   /** After the commit: ring everything the step gave work to. Failures only cost latency (the sweep re-rings). */
   async function ringAfterCommit(instanceId: string, out: EffectOutput): Promise<void> {
     const warn = (what: string) => (err: unknown) => deps.logger.warn({ err, instanceId }, `could not ring ${what}; the sweep or polling will catch up`);
-    if (out.topics.size > 0) await serviceQueue.addMany([...out.topics].map((topic) => ({ topic }))).catch(warn('the service queue'));
+    const topics = deps.connectorTopics ? [...out.topics].filter((t) => deps.connectorTopics!.has(t)) : [...out.topics];
+    if (topics.length > 0) await serviceQueue.addMany(topics.map((topic) => ({ topic }))).catch(warn('the service queue'));
     out.rings.delete(instanceId);
     if (out.rings.size > 0) await stepQueue.addMany([...out.rings].map((id) => ({ instanceId: id }))).catch(warn('other instances'));
     if (out.earliestTimer !== null) await deps.transport.publish(TIMER_CHANNEL, String(out.earliestTimer)).catch(warn('the scheduler'));
@@ -291,11 +299,20 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       return null;
     }
     const { state, effects } = stepped;
+    // What the first step opened (tasks, jobs, timers) goes into the same
+    // statement as the row; anything else (messages, subscriptions, called
+    // instances, …) takes the transaction and writeEffects.
     const history: HistoryEntry[] = [];
-    let onlyHistory = true;
+    const tasks: HumanTaskSpec[] = [];
+    const jobs: ServiceJobSpec[] = [];
+    const timers: TimerSpec[] = [];
+    let simple = true;
     for (const e of effects) {
       if (e.type === 'history') history.push(e.entry);
-      else onlyHistory = false;
+      else if (e.type === 'humanTaskOpened') tasks.push(e.task);
+      else if (e.type === 'serviceJobCreated') jobs.push(e.job);
+      else if (e.type === 'timerScheduled') timers.push(e.timer);
+      else simple = false;
     }
     const ended = ENDED.has(state.status);
     const row = {
@@ -314,8 +331,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const out = emptyOutput();
     let created: { row: ProcessInstanceRow; inboxId: number } | undefined;
     try {
-      created = onlyHistory
-        ? await insertSteppedInstance(deps.db, row)
+      created = simple
+        ? await insertSteppedInstance(deps.db, { ...row, tasks, jobs, timers })
         : await deps.db.transaction().execute(async (trx) => {
             const c = await insertSteppedInstance(trx, row);
             if (c) await writeEffects(trx, c.row, state, effects, [], out, { strict: true });
@@ -327,6 +344,13 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     }
     // a newer version was deployed since the caller looked: nothing was written
     if (!created) return 'stale';
+    if (simple) {
+      for (const j of jobs) out.topics.add(j.topic);
+      for (const t of timers) {
+        const due = Date.parse(t.dueAt);
+        if (!Number.isNaN(due) && (out.earliestTimer === null || due < out.earliestTimer)) out.earliestTimer = due;
+      }
+    }
     await ringAfterCommit(id, out);
     // a buffered message consumed by the first step, a called process missing: its own inbox has work
     if (out.again) {

@@ -5,7 +5,7 @@
  * trip costs more than the engine's whole work for a simple instance.
  */
 import { sql } from 'kysely';
-import type { HistoryEntry, InstanceState } from '../engine/types.js';
+import type { HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerSpec } from '../engine/types.js';
 import type { JsonObject } from '../errors.js';
 import type { Executor } from './db.js';
 import { BATCH_SPAN, historyEntriesJson } from './history.js';
@@ -127,10 +127,39 @@ export async function insertSteppedInstance(
     ended: boolean;
     startPayload: JsonObject;
     history: HistoryEntry[];
+    /** what the first step opened, inserted by the same statement */
+    tasks?: HumanTaskSpec[];
+    jobs?: ServiceJobSpec[];
+    timers?: TimerSpec[];
     /** insert only while this definition is still the latest version of its key (the caller's cache may be stale) */
     onlyIfLatest?: boolean;
   },
 ): Promise<{ row: ProcessInstanceRow; inboxId: number } | undefined> {
+  const tasks = (s.tasks ?? []).map((t) => ({
+    id: t.id,
+    element_id: t.elementId,
+    token_id: t.tokenId,
+    name: t.name,
+    kind: t.kind,
+    lane: t.lane,
+    candidate_groups: t.candidateGroups,
+    candidate_users: t.candidateUsers,
+    assignee: t.assignee,
+    form_key: t.formKey,
+    properties: t.properties,
+  }));
+  const jobs = (s.jobs ?? []).map((j) => ({
+    id: j.id,
+    element_id: j.elementId,
+    token_id: j.tokenId,
+    topic: j.topic,
+    input: j.input,
+    headers: j.headers,
+    result_variable: j.resultVariable,
+    retries: j.retries,
+    retry_backoff_ms: j.retryBackoffMs ?? null,
+  }));
+  const timers = (s.timers ?? []).map((t) => ({ id: t.id, element_id: t.elementId, token_id: t.tokenId, due_at: t.dueAt, spec: t }));
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
   const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
     with i as (
@@ -149,6 +178,34 @@ export async function insertSteppedInstance(
     h as (
       insert into history_batch (instance_id, entries)
       select i.id, ${historyEntriesJson(s.history)}::jsonb from i where ${s.history.length > 0}::boolean
+      returning 1
+    ),
+    t as (
+      insert into human_task (id, instance_id, process_key, element_id, token_id, name, kind, lane, candidate_groups, candidate_users,
+                              assignee, form_key, properties, state)
+      select x.id, i.id, i.process_key, x.element_id, x.token_id, x.name, x.kind, x.lane, coalesce(x.candidate_groups, '{}'),
+             coalesce(x.candidate_users, '{}'), x.assignee, x.form_key, coalesce(x.properties, '{}'), 'open'
+      from i, jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb)
+        as x(id uuid, element_id text, token_id text, name text, kind text, lane text, candidate_groups text[], candidate_users text[],
+             assignee text, form_key text, properties jsonb)
+      returning 1
+    ),
+    j as (
+      insert into service_job (id, instance_id, process_key, element_id, token_id, topic, input, headers, result_variable, state,
+                               retries, retry_backoff_ms)
+      select x.id, i.id, i.process_key, x.element_id, x.token_id, x.topic, x.input, x.headers, x.result_variable, 'available',
+             x.retries, x.retry_backoff_ms
+      from i, jsonb_to_recordset(${JSON.stringify(jobs)}::jsonb)
+        as x(id uuid, element_id text, token_id text, topic text, input jsonb, headers jsonb, result_variable text, retries int,
+             retry_backoff_ms int)
+      returning 1
+    ),
+    w as (
+      insert into timer (id, instance_id, element_id, token_id, due_at, spec)
+      select x.id, i.id, x.element_id, x.token_id, x.due_at, x.spec
+      from i, jsonb_to_recordset(${JSON.stringify(timers)}::jsonb)
+        as x(id uuid, element_id text, token_id text, due_at timestamptz, spec jsonb)
+      on conflict (id) do nothing
       returning 1
     )
     select i.*, e.id as inbox_id from i, e`.execute(db);
