@@ -11,7 +11,9 @@ import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '.
 import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
-import type { Db } from '../store/db.js';
+import type { Db, Executor } from '../store/db.js';
+import type { Database } from '../store/schema.js';
+import type { Transaction } from 'kysely';
 import {
   definitionByVersion,
   insertDefinition,
@@ -196,8 +198,19 @@ export function createCommands(deps: CommandDeps) {
     return out;
   }
 
+  /**
+   * Writes an accepted input and gets its instance stepped: with inline steps
+   * in the same transaction (one commit for both), else by the doorbell.
+   */
+  async function acceptAndStep<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (deps.inlineSteps) return deps.inlineSteps.runAfter(accept);
+    const out = await db.transaction().execute(accept);
+    await ring(out.instanceId);
+    return out;
+  }
+
   async function completeTask(taskId: string, variables: JsonObject): Promise<{ instanceId: string; inboxId: number }> {
-    const out = await db.transaction().execute(async (trx) => {
+    return acceptAndStep(async (trx) => {
       const task = await completeOpenHumanTask(trx, taskId, variables);
       if (!task) {
         const existing = await getHumanTask(trx, taskId);
@@ -207,8 +220,6 @@ export function createCommands(deps: CommandDeps) {
       const inboxId = await insertInboxEvent(trx, task.instance_id, 'humanTaskCompleted', { taskId, variables });
       return { instanceId: task.instance_id, inboxId };
     });
-    await ring(out.instanceId);
-    return out;
   }
 
   async function instanceCommand(
@@ -300,13 +311,12 @@ export function createCommands(deps: CommandDeps) {
   // ---- external tasks ----------------------------------------------------
 
   async function fetchAndLock(input: { workerId: string; topics: string[]; maxTasks: number; lockMs: number }): Promise<ServiceJobRow[]> {
-    return db.transaction().execute((trx) =>
-      claimServiceJobs(trx, { workerId: input.workerId, topics: input.topics, max: input.maxTasks, lockMs: input.lockMs }),
-    );
+    // one statement (UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)): atomic without a transaction around it
+    return claimServiceJobs(db, { workerId: input.workerId, topics: input.topics, max: input.maxTasks, lockMs: input.lockMs });
   }
 
-  async function lockedJob(jobId: string, workerId: string | null): Promise<ServiceJobRow> {
-    const job = await getServiceJob(db, jobId);
+  async function lockedJob(jobId: string, workerId: string | null, ex: Executor = db): Promise<ServiceJobRow> {
+    const job = await getServiceJob(ex, jobId);
     if (!job) throw new BatonError('external_task_not_found', `external task ${jobId} not found`);
     if (job.state !== 'locked') throw new BatonError('external_task_not_locked', `external task ${jobId} is ${job.state}, not locked`);
     if (workerId !== null && job.worker_id !== workerId) {
@@ -327,13 +337,15 @@ export function createCommands(deps: CommandDeps) {
     payload: JsonObject,
     errorMessage: string | null = null,
   ): Promise<void> {
-    const done = await finishJobWithEvent(db, { id: jobId, workerId, state, errorMessage, kind, payload: { jobId, ...payload } });
-    if (!done) {
-      await lockedJob(jobId, workerId); // throws the precise reason
-      // it was locked a moment ago: another completion or a cancel won the race
-      throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
-    }
-    await ring(done.instanceId);
+    await acceptAndStep(async (trx) => {
+      const done = await finishJobWithEvent(trx, { id: jobId, workerId, state, errorMessage, kind, payload: { jobId, ...payload } });
+      if (!done) {
+        await lockedJob(jobId, workerId, trx); // throws the precise reason
+        // it was locked a moment ago: another completion or a cancel won the race
+        throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
+      }
+      return done;
+    });
   }
 
   async function completeJob(jobId: string, workerId: string | null, variables: JsonObject): Promise<void> {

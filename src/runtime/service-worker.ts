@@ -165,7 +165,7 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
       let claimed: ServiceJobRow[] = [];
       if (free > 0 && topics.length > 0) {
         try {
-          claimed = await deps.db.transaction().execute((trx) => claimServiceJobs(trx, { workerId, topics, max: free, lockMs }));
+          claimed = await claimServiceJobs(deps.db, { workerId, topics, max: free, lockMs });
         } catch (err) {
           log.error({ err }, 'claiming service jobs failed');
         }

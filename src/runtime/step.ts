@@ -10,6 +10,7 @@
  * commit, nothing of the step exists and the rows are still pending; after the
  * commit, a duplicate doorbell finds no pending rows and does nothing.
  */
+import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
@@ -18,6 +19,8 @@ import type { Evaluator } from '../expressions/types.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
+import type { Database } from '../store/schema.js';
+import { BatonError } from '../errors.js';
 import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
 import { commitStep, insertSteppedInstance, lockForStep, StepRaced } from '../store/step.js';
@@ -89,6 +92,14 @@ export interface StepRunner {
     graph: ProcessGraph,
     input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
+  /**
+   * Accepts an input (`accept` writes it: a task completion, a job's outcome)
+   * and steps its instance in the same transaction: one commit for both. If
+   * the step cannot be written, the input is accepted alone and the instance
+   * stepped the ordinary way; an error `accept` throws (a 4xx) is passed on.
+   * 'locked' or 'deferred' steps are left to `run` (which rings the doorbell).
+   */
+  runAfter<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
 }
 
 /** The engine threw while changing a state in place: the step is redone on copies (where a throw becomes an incident). */
@@ -109,12 +120,17 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   // every event, which for a 10,000-item multi-instance was most of a step.
   const ctxInPlace: EngineContext = { ...ctx, inPlace: true };
 
-  async function stepOnce(
-    instanceId: string,
-    opts: { batchSize: number; strict: boolean; attempted?: number[]; inPlace: boolean },
-  ): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+  type StepOpts = { batchSize: number; strict: boolean; attempted?: number[]; inPlace: boolean };
+
+  async function stepOnce(instanceId: string, opts: StepOpts): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
     const out = emptyOutput();
-    const result = await deps.db.transaction().execute(async (trx): Promise<{ outcome: StepOutcome; more: boolean }> => {
+    const result = await deps.db.transaction().execute((trx) => stepIn(trx, instanceId, opts, out));
+    return { ...result, out };
+  }
+
+  /** The step itself, inside the caller's transaction. */
+  async function stepIn(trx: Transaction<Database>, instanceId: string, opts: StepOpts, out: EffectOutput): Promise<{ outcome: StepOutcome; more: boolean }> {
+    {
       const locked = await lockForStep(trx, instanceId, opts.batchSize, deps.maxStateBytes ?? 0);
       if (locked === 'too_big') return { outcome: { kind: 'deferred' }, more: false };
       if (!locked) {
@@ -189,8 +205,31 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         // have put new rows into this instance's own inbox.
         more: !suspended && (events.length === opts.batchSize || deferred || out.again),
       };
-    });
-    return { ...result, out };
+    }
+  }
+
+  async function runAfter<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const out = emptyOutput();
+    let accepted: T;
+    let stepped: { outcome: StepOutcome; more: boolean };
+    try {
+      ({ accepted, stepped } = await deps.db.transaction().execute(async (trx) => {
+        const a = await accept(trx);
+        return { accepted: a, stepped: await stepIn(trx, a.instanceId, { batchSize, strict: true, inPlace: true }, out) };
+      }));
+    } catch (err) {
+      if (err instanceof BatonError) throw err; // the input was refused: nothing to step
+      // The step failed (a race, a poison event, …) and took the input with it:
+      // accept it alone, then step the ordinary way, with its retries.
+      deps.logger.info({ err }, 'combined accept-and-step failed; accepting first, stepping after');
+      accepted = await deps.db.transaction().execute(accept);
+      await this_.run(accepted.instanceId);
+      return accepted;
+    }
+    await ringAfterCommit(accepted.instanceId, out);
+    const o = stepped.outcome;
+    if (o.kind === 'deferred' || o.kind === 'locked' || stepped.more) await this_.run(accepted.instanceId);
+    return accepted;
   }
 
   /**
@@ -360,8 +399,9 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     return { instance: created.row, inboxId: created.inboxId };
   }
 
-  return {
+  const this_: StepRunner = {
     startNew,
+    runAfter,
     async run(instanceId) {
       let last: StepOutcome = { kind: 'idle' };
       // Bounded: a flood of events for one instance must not starve the others;
@@ -382,4 +422,5 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       return last;
     },
   };
+  return this_;
 }
