@@ -9,6 +9,7 @@ import type { HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerS
 import type { JsonObject } from '../errors.js';
 import type { Executor } from './db.js';
 import { BATCH_SPAN, historyEntriesJson } from './history.js';
+import { humanTaskColumns } from './tasks.js';
 import type { InboxRow, ProcessInstanceRow } from './schema.js';
 
 /**
@@ -135,19 +136,7 @@ export async function insertSteppedInstance(
     onlyIfLatest?: boolean;
   },
 ): Promise<{ row: ProcessInstanceRow; inboxId: number } | undefined> {
-  const tasks = (s.tasks ?? []).map((t) => ({
-    id: t.id,
-    element_id: t.elementId,
-    token_id: t.tokenId,
-    name: t.name,
-    kind: t.kind,
-    lane: t.lane,
-    candidate_groups: t.candidateGroups,
-    candidate_users: t.candidateUsers,
-    assignee: t.assignee,
-    form_key: t.formKey,
-    properties: t.properties,
-  }));
+  const tasks = (s.tasks ?? []).map(humanTaskColumns);
   const jobs = (s.jobs ?? []).map((j) => ({
     id: j.id,
     element_id: j.elementId,

@@ -5,6 +5,23 @@ import type { HumanTaskSpec } from '../engine/types.js';
 import type { Executor } from './db.js';
 import type { HumanTaskRow } from './schema.js';
 
+/** A task's own columns (the instance's are added by the caller). */
+export function humanTaskColumns(t: HumanTaskSpec) {
+  return {
+    id: t.id,
+    element_id: t.elementId,
+    token_id: t.tokenId,
+    name: t.name,
+    kind: t.kind,
+    lane: t.lane,
+    candidate_groups: t.candidateGroups,
+    candidate_users: t.candidateUsers,
+    assignee: t.assignee,
+    form_key: t.formKey,
+    properties: t.properties,
+  };
+}
+
 /** One statement per chunk: a multi-instance fan-out opens thousands of tasks in one step. */
 export async function insertHumanTasks(db: Executor, instanceId: string, processKey: string, tasks: HumanTaskSpec[]): Promise<void> {
   for (let i = 0; i < tasks.length; i += 1000) {
@@ -12,18 +29,9 @@ export async function insertHumanTasks(db: Executor, instanceId: string, process
       .insertInto('human_task')
       .values(
         tasks.slice(i, i + 1000).map((t) => ({
-          id: t.id,
+          ...humanTaskColumns(t),
           instance_id: instanceId,
           process_key: processKey,
-          element_id: t.elementId,
-          token_id: t.tokenId,
-          name: t.name,
-          kind: t.kind,
-          lane: t.lane,
-          candidate_groups: t.candidateGroups,
-          candidate_users: t.candidateUsers,
-          assignee: t.assignee,
-          form_key: t.formKey,
           properties: JSON.stringify(t.properties),
           state: 'open',
         })),
