@@ -8,6 +8,7 @@ import * as m0002 from './0002_waits.js';
 import * as m0003 from './0003_message_correlation.js';
 import * as m0004 from './0004_incidents_and_retries.js';
 import * as m0005 from './0005_history_batches.js';
+import * as m0006 from './0006_start_request_id.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_message_correlation': m0003,
   '0004_incidents_and_retries': m0004,
   '0005_history_batches': m0005,
+  '0006_start_request_id': m0006,
 };

@@ -24,11 +24,11 @@ import {
 } from '../store/definitions.js';
 import { insertInboxEvent } from '../store/inbox.js';
 import { claimIncidentRetry, getIncident } from '../store/incidents.js';
-import { getInstance, getInstanceAfterEvent } from '../store/instances.js';
+import { getInstance, getInstanceAfterEvent, instanceByRequestId } from '../store/instances.js';
 import { claimServiceJobs, finishJobWithEvent, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessDefinitionRow, ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
 import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
-import { broadcastSignal, publishMessage, spawnInstance, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
+import { broadcastSignal, publishMessage, spawnInstanceOnce, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
 import { publishedCorrelationKey, registerMessageCorrelations } from './message-correlation.js';
 import { registerStartEvents } from './start-events.js';
 import type { DefinitionCache } from './definitions.js';
@@ -152,7 +152,13 @@ export function createCommands(deps: CommandDeps) {
     version?: number;
     variables?: JsonObject;
     businessKey?: string | null;
-  }): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+    /** idempotency key: a request id seen before answers with that instance (created: false) */
+    requestId?: string;
+  }): Promise<{ instance: ProcessInstanceRow; inboxId: number; created: boolean }> {
+    if (input.requestId !== undefined) {
+      const seen = await instanceByRequestId(db, input.requestId);
+      if (seen) return { instance: seen, inboxId: 0, created: false };
+    }
     // The latest version of a key is cached per process; an inline start
     // checks in its insert that it is still the latest (a deploy by another
     // API process) and reports 'stale' otherwise, which refreshes the cache.
@@ -183,19 +189,22 @@ export function createCommands(deps: CommandDeps) {
     // Inline: created and stepped in one transaction (for a process that runs
     // straight through, one statement). Otherwise, or if that fails, the start
     // event goes to the inbox (one statement) and is stepped like any other.
+    const requestId = input.requestId !== undefined ? { requestId: input.requestId } : {};
     if (deps.inlineSteps) {
       const latest = input.version === undefined;
-      const stepped = await deps.inlineSteps.startNew(def, graph, { variables, businessKey, onlyIfLatest: latest });
+      const stepped = await deps.inlineSteps.startNew(def, graph, { variables, businessKey, onlyIfLatest: latest, ...requestId });
       if (stepped === 'stale') {
         latestByKey.delete(input.processKey);
         return startInstance(input);
       }
       if (latest) rememberLatest(def);
-      if (stepped) return stepped;
+      if (stepped) return { ...stepped, created: true };
     }
-    const out = await spawnInstance(db, def, { variables, businessKey });
+    const out = await spawnInstanceOnce(db, def, { variables, businessKey, ...requestId });
+    // the same request id won a race with us: its instance is the answer
+    if (!out) return startInstance(input);
     await ring(out.instance.id);
-    return out;
+    return { ...out, created: true };
   }
 
   /**

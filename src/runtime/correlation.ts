@@ -31,10 +31,23 @@ export interface SpawnOptions {
   businessKey: string | null;
   startEventId?: string;
   parent?: ParentLink;
+  /** the start request's idempotency key: see spawnInstanceOnce */
+  requestId?: string;
 }
 
 /** Inserts a new instance and its `start` inbox row. The caller rings the doorbell after commit. */
-export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o: SpawnOptions): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o: Omit<SpawnOptions, 'requestId'>): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+  const out = await spawnInstanceOnce(trx, def, o);
+  if (!out) throw new Error(`instance ${o.id ?? ''} was not inserted`); // only a request id can prevent the insert
+  return out;
+}
+
+/** spawnInstance, except that nothing is written (undefined) when an instance already has `o.requestId`. */
+export async function spawnInstanceOnce(
+  trx: Executor,
+  def: ProcessDefinitionRow,
+  o: SpawnOptions,
+): Promise<{ instance: ProcessInstanceRow; inboxId: number } | undefined> {
   const id = o.id ?? uuidv7();
   const payload: JsonObject = { variables: o.variables };
   if (o.startEventId !== undefined) payload.startEventId = o.startEventId;
@@ -49,6 +62,7 @@ export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o:
       business_key: o.businessKey,
       state: notStartedState(),
       parent_instance_id: o.parent?.instanceId ?? null,
+      request_id: o.requestId ?? null,
     },
     payload,
   );

@@ -90,7 +90,7 @@ export interface StepRunner {
   startNew(
     def: ProcessDefinitionRow,
     graph: ProcessGraph,
-    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean },
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
   /**
    * Accepts an input (`accept` writes it: a task completion, a job's outcome)
@@ -325,7 +325,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   async function startNew(
     def: ProcessDefinitionRow,
     graph: ProcessGraph,
-    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean },
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null> {
     const id = uuidv7();
     const log = deps.logger.child({ instanceId: id });
@@ -366,6 +366,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       startPayload: { variables: input.variables },
       history,
       onlyIfLatest: input.onlyIfLatest ?? false,
+      requestId: input.requestId ?? null,
     };
     const out = emptyOutput();
     let created: { row: ProcessInstanceRow; inboxId: number } | undefined;
@@ -381,7 +382,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       log.warn({ err }, 'inline start could not be written; starting the ordinary way');
       return null;
     }
-    // a newer version was deployed since the caller looked: nothing was written
+    // a newer version was deployed since the caller looked, or the request id
+    // was used meanwhile: nothing was written, the caller looks again
     if (!created) return 'stale';
     if (simple) {
       for (const j of jobs) out.topics.add(j.topic);

@@ -13,6 +13,8 @@ export interface NewInstance {
   business_key: string | null;
   state: InstanceState;
   parent_instance_id?: string | null;
+  /** the start request's idempotency key (unique when given) */
+  request_id?: string | null;
 }
 
 /**
@@ -24,12 +26,14 @@ export async function insertInstanceWithStart(
   db: Executor,
   row: NewInstance,
   payload: JsonObject,
-): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+): Promise<{ instance: ProcessInstanceRow; inboxId: number } | undefined> {
   const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
     with i as (
-      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, parent_instance_id)
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, parent_instance_id, request_id)
       values (${row.id}, ${row.definition_id}, ${row.process_key}, ${row.version}, ${row.business_key}, 'running',
-              ${JSON.stringify(row.state)}::jsonb, ${row.parent_instance_id ?? null})
+              ${JSON.stringify(row.state)}::jsonb, ${row.parent_instance_id ?? null}, ${row.request_id ?? null})
+      -- a request id seen before: nothing is written (undefined)
+      on conflict (request_id) where request_id is not null do nothing
       returning *
     ),
     e as (
@@ -38,8 +42,14 @@ export async function insertInstanceWithStart(
       returning id
     )
     select i.*, e.id as inbox_id from i, e`.execute(db);
-  const { inbox_id, ...instance } = r.rows[0]!;
+  const found = r.rows[0];
+  if (!found) return undefined;
+  const { inbox_id, ...instance } = found;
   return { instance, inboxId: Number(inbox_id) };
+}
+
+export async function instanceByRequestId(db: Executor, requestId: string): Promise<ProcessInstanceRow | undefined> {
+  return db.selectFrom('process_instance').selectAll().where('request_id', '=', requestId).executeTakeFirst();
 }
 
 /**

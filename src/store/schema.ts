@@ -47,6 +47,8 @@ export interface ProcessInstanceTable {
   state: JsonColumn<InstanceState>;
   rev: Generated<number>;
   parent_instance_id: string | null;
+  /** the start request's idempotency key, when it had one */
+  request_id: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: Timestamp;
   ended_at: NullableTimestamp;
   updated_at: Timestamp;

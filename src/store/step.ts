@@ -134,6 +134,8 @@ export async function insertSteppedInstance(
     timers?: TimerSpec[];
     /** insert only while this definition is still the latest version of its key (the caller's cache may be stale) */
     onlyIfLatest?: boolean;
+    /** the start request's idempotency key: nothing is written when an instance has it already */
+    requestId?: string | null;
   },
 ): Promise<{ row: ProcessInstanceRow; inboxId: number } | undefined> {
   const tasks = (s.tasks ?? []).map(humanTaskColumns);
@@ -152,11 +154,12 @@ export async function insertSteppedInstance(
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
   const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
     with i as (
-      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at)
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at, request_id)
       select ${s.id}::uuid, ${s.definitionId}::uuid, ${s.processKey}::text, ${s.version}::int, ${s.businessKey}::text, ${s.status}::text,
-             ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end
+             ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end, ${s.requestId ?? null}::text
       where not ${s.onlyIfLatest ?? false}::boolean
          or ${s.definitionId}::uuid = (select d.id from process_definition d where d.key = ${s.processKey}::text order by d.version desc limit 1)
+      on conflict (request_id) where request_id is not null do nothing
       returning *
     ),
     e as (

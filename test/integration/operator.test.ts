@@ -284,3 +284,35 @@ describe('service task retries', () => {
     expect(calls.get('/flaky/5/down')).toHaveLength(6);
   });
 });
+
+describe('start idempotency (Idempotency-Key)', () => {
+  const startWithKey = async (key: string) => {
+    const res = await baton.app!.inject({
+      method: 'POST',
+      url: '/v1/process-instances',
+      headers: { 'idempotency-key': key },
+      payload: { processKey: 'operator_controls', variables: { n: 1 } },
+    });
+    return { status: res.statusCode, body: res.json() };
+  };
+
+  it('a retried start gets the instance the first request created', async () => {
+    const first = await startWithKey('order-4711');
+    const again = await startWithKey('order-4711');
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+  });
+
+  it('concurrent starts with one key create one instance', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, () => startWithKey('burst-1')));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    const rows = await baton.db.selectFrom('process_instance').select('id').where('request_id', '=', 'burst-1').execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  it('refuses an empty or over-long key', async () => {
+    expect((await startWithKey('x'.repeat(256))).body.code).toBe('invalid_request');
+  });
+});

@@ -28,12 +28,21 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
     { schema: { summary: 'Start a process instance', body: startBody, response: { 400: errorSchema, 404: errorSchema } } },
     async (req, reply) => {
       const { processKey, version, variables, businessKey, waitMs } = req.body;
+      // Idempotency-Key: a retried start (its answer was lost) gets the instance
+      // the first request created, with 200 instead of 201.
+      const key = req.headers['idempotency-key'];
+      const requestId = Array.isArray(key) ? key[0] : key;
+      if (requestId !== undefined && (requestId.length === 0 || requestId.length > 255)) {
+        throw new BatonError('invalid_request', 'Idempotency-Key must have 1 to 255 characters');
+      }
       const started = await deps.commands.startInstance({
         processKey,
         ...(version !== undefined ? { version } : {}),
         ...(variables !== undefined ? { variables } : {}),
         businessKey: businessKey ?? null,
+        ...(requestId !== undefined ? { requestId } : {}),
       });
+      if (!started.created) return reply.status(200).send(instanceView(started.instance));
       // an inline start has stepped already (its status is no longer 'running'): nothing to wait for
       const row = waitMs && started.instance.status === 'running' ? await deps.commands.waitForInstance(started.instance.id, started.inboxId, waitMs) : started.instance;
       return reply.status(201).send(instanceView(row));
