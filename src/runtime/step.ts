@@ -223,12 +223,12 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       // accept it alone, then step the ordinary way, with its retries.
       deps.logger.info({ err }, 'combined accept-and-step failed; accepting first, stepping after');
       accepted = await deps.db.transaction().execute(accept);
-      await this_.run(accepted.instanceId);
+      await runner.run(accepted.instanceId);
       return accepted;
     }
     await ringAfterCommit(accepted.instanceId, out);
     const o = stepped.outcome;
-    if (o.kind === 'deferred' || o.kind === 'locked' || stepped.more) await this_.run(accepted.instanceId);
+    if (o.kind === 'deferred' || o.kind === 'locked' || stepped.more) await runner.run(accepted.instanceId);
     return accepted;
   }
 
@@ -272,7 +272,11 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   }
 
   /**
-   * One round, with the two ways a step can fail for reasons of its own:
+   * One round, with the ways a step can fail for reasons of its own:
+   * - the engine threw while changing the state in place: the step is redone
+   *   on copies, where the throw becomes an `engine_error` incident;
+   * - another step committed between this one's snapshot and its lock
+   *   (StepRaced, see lockForStep): read again;
    * - a lost race (StepConflict): run again, strictly once more, then let the
    *   cancel win (the other side is then a completion of a task that is gone);
    * - a poison input: the step's writes are refused for what the data is
@@ -401,7 +405,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     return { instance: created.row, inboxId: created.inboxId };
   }
 
-  const this_: StepRunner = {
+  const runner: StepRunner = {
     startNew,
     runAfter,
     async run(instanceId) {
@@ -424,5 +428,5 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       return last;
     },
   };
-  return this_;
+  return runner;
 }
