@@ -88,6 +88,8 @@ export function openTrigger(
   const id = run.ctx.newId();
   const tokenId = fields.token?.id ?? null;
   const base = { id, role: fields.role, elementId: fields.elementId, tokenId, scopeId: fields.scopeId };
+  const subscribed = (kind: 'message' | 'signal' | 'conditional', name: string, correlationKey: string | null) =>
+    run.emit({ type: 'subscriptionOpened', subscription: { id, kind, name, correlationKey, tokenId, elementId: fields.elementId } });
   try {
     switch (def.kind) {
       case 'timer': {
@@ -114,25 +116,16 @@ export function openTrigger(
           correlationKey = v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
         }
         run.triggers[id] = { ...base, kind: 'message', name: def.messageName, correlationKey };
-        run.emit({
-          type: 'subscriptionOpened',
-          subscription: { id, kind: 'message', name: def.messageName, correlationKey, tokenId, elementId: fields.elementId },
-        });
+        subscribed('message', def.messageName, correlationKey);
         return true;
       }
       case 'signal':
         run.triggers[id] = { ...base, kind: 'signal', name: def.signalName };
-        run.emit({
-          type: 'subscriptionOpened',
-          subscription: { id, kind: 'signal', name: def.signalName, correlationKey: null, tokenId, elementId: fields.elementId },
-        });
+        subscribed('signal', def.signalName, null);
         return true;
       case 'conditional':
         run.triggers[id] = { ...base, kind: 'conditional', condition: def.condition };
-        run.emit({
-          type: 'subscriptionOpened',
-          subscription: { id, kind: 'conditional', name: def.condition, correlationKey: null, tokenId, elementId: fields.elementId },
-        });
+        subscribed('conditional', def.condition, null);
         // evaluated when the step settles (and after every later variable change)
         run.conditionsDirty = true;
         return true;

@@ -71,3 +71,37 @@ export function toEngineEvent(ev: InboxRow): EngineEvent | null {
       return null;
   }
 }
+
+/**
+ * Outcomes the outside world already committed to a row it owns (a task
+ * completed through the API, a job finished by a worker) go before other
+ * pending events. They never depend on a pending event (the task or job
+ * existed before any of them was applied), and applying them first means an
+ * interrupting event that arrived later in the inbox cannot cancel a task
+ * whose completion was already answered with a 2xx. Stable otherwise, and
+ * only between operator/control events (BARRIERS).
+ */
+const OUTCOMES = new Set(['humanTaskCompleted', 'serviceJobCompleted', 'serviceJobFailed', 'serviceJobBpmnError']);
+/** Operator and control events keep their place: nothing moves across them (a replayed event stays after its retry). */
+const BARRIERS = new Set(['cancel', 'suspend', 'resume', 'retryIncident', 'setVariables', 'reset']);
+
+export function outcomesFirst(events: InboxRow[]): InboxRow[] {
+  if (!events.some((e) => OUTCOMES.has(e.kind))) return events;
+  const ordered: InboxRow[] = [];
+  let outcomes: InboxRow[] = [];
+  let others: InboxRow[] = [];
+  const flush = () => {
+    ordered.push(...outcomes, ...others);
+    outcomes = [];
+    others = [];
+  };
+  for (const e of events) {
+    if (BARRIERS.has(e.kind)) {
+      flush();
+      ordered.push(e);
+    } else if (OUTCOMES.has(e.kind)) outcomes.push(e);
+    else others.push(e);
+  }
+  flush();
+  return ordered;
+}

@@ -28,8 +28,8 @@ import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../stor
 import type { JsonObject } from '../errors.js';
 import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
-import { describeDbError, isPoison, outcomesFirst, rejectEvent } from './poison.js';
-import { toEngineEvent } from './inbox-events.js';
+import { describeDbError, isPoison, rejectEvent } from './poison.js';
+import { outcomesFirst, toEngineEvent } from './inbox-events.js';
 
 export interface StepDeps {
   db: Db;
