@@ -18,6 +18,7 @@ import { runBpmnEngine, type BpmnEngineResult } from './lib/bpmn-engine-ref.js';
 import { runEngineOnly } from './lib/engine-only.js';
 import { machineInfo, otherBenches, pgbench, type PgbenchResult } from './lib/reference.js';
 import { loop, messages, serviceTask, straightThrough, userTask } from './lib/workloads.js';
+import { cpuLine } from './lib/cpu.js';
 import { runTimers } from './timers.js';
 import { engineRun, runtimeRun } from './multi-instance.js';
 import { round } from './lib/util.js';
@@ -138,6 +139,7 @@ if (want('1')) {
     add(w, `completed PI/s at peak (${concurrency} callers, ${r.peak.seconds} s)`, r.peak.completedPerSec, '≥ 1,000', toPg(r.peak.completedPerSec), r.peak.completedPerSec >= 1000);
     add(w, 'completed PI/s ÷ pgbench -N TPS', pgb ? round(ratio, 3) : 'n/a', '≥ 0.40', '', pgb ? ratio >= 0.4 : '');
     add(w, 'latency at peak, client p50 / p95 / p99 ms', lat(r.peak.clientLatencyMs));
+    add(w, 'CPU ms per completed instance at peak', cpuLine(r.peak.cpu));
     add(w, `latency at half peak (${r.half.targetRate}/s), client p50 / p95 / p99 ms`, lat(r.half.clientLatencyMs), 'p99 < 50 ms', '', r.half.clientLatencyMs.p99 < 50);
     add(
       w,
@@ -159,6 +161,7 @@ if (want('2')) {
     const w = '2. service task, external worker over HTTP';
     add(w, `completed PI/s at peak (${r.starters} starters, ${r.workers} workers × ${r.maxTasks} jobs)`, r.peak.completedPerSec, '≥ 500', toPg(r.peak.completedPerSec), r.peak.completedPerSec >= 500);
     add(w, 'latency at peak (ended_at − started_at) p50 / p95 / p99 ms', lat(r.peak.serverLatencyMs));
+    add(w, 'CPU ms per completed instance at peak', cpuLine(r.peak.cpu));
     add(w, `latency at half peak (${r.half.targetRate}/s) p50 / p95 / p99 ms`, lat(r.half.serverLatencyMs), 'p99 < 100 ms', '', r.half.serverLatencyMs.p99 < 100);
     add(w, 'Postgres rows written / bytes retained per completed instance', `${r.pg.rowsWrittenPerInstance} / ${r.pg.bytesRetainedPerInstance}`);
   }

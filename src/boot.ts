@@ -65,7 +65,7 @@ export const EXAMPLE_FILE = new URL('./examples/order-approval.bpmn', import.met
  */
 function poolSize(config: Readonly<Config>, roles: Role[]): number {
   let n = 2;
-  if (roles.includes('api')) n += 10;
+  if (roles.includes('api')) n += config.apiPoolSize;
   if (roles.includes('step')) n += config.stepConcurrency;
   if (roles.includes('service')) n += config.serviceConcurrency;
   if (roles.includes('scheduler')) n += 2;
@@ -86,7 +86,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     const opened =
       config.mode === 'distributed'
         ? await whileUnreachable(logger, () =>
-            openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: poolSize(config, roles) }),
+            openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: poolSize(config, roles), prepare: config.pgPrepare }),
           )
         : await openPglite(opts.inMemory ? null : `${config.dataDir}/pgdata`);
     closers.push(() => opened.close());

@@ -22,6 +22,8 @@ export interface Config {
   logLevel: string;
   queuePrefix: string;
   stepConcurrency: number;
+  /** database connections the API role keeps for its requests (and the steps it runs inline) */
+  apiPoolSize: number;
   serviceConcurrency: number;
   /**
    * The API runs the step an accepted input causes itself, at once, instead of
@@ -31,6 +33,8 @@ export interface Config {
    * to do. Costs the API process a script sandbox and CPU; saves the queue hop.
    */
   apiInlineSteps: boolean;
+  /** name repeated SQL statements so Postgres parses and plans them once per connection */
+  pgPrepare: boolean;
   /** how long a service worker's claim on a job lasts without renewal (renewed while the call runs): a dead worker's jobs are claimed again after it */
   serviceLockMs: number;
   migrateOnStart: boolean;
@@ -106,7 +110,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: env.LOG_LEVEL || 'info',
     queuePrefix: env.BATON_QUEUE_PREFIX || 'baton',
     stepConcurrency: int(env, 'STEP_CONCURRENCY', 8, 1),
+    apiPoolSize: int(env, 'API_POOL_SIZE', 10, 1),
     apiInlineSteps: bool(env, 'BATON_API_INLINE_STEPS', true),
+    pgPrepare: bool(env, 'BATON_PG_PREPARE', true),
     serviceLockMs: int(env, 'SERVICE_LOCK_MS', 15_000, 1000),
     serviceConcurrency: int(env, 'SERVICE_CONCURRENCY', 8, 1),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),

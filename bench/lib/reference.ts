@@ -103,7 +103,7 @@ export interface PgbenchResult {
 
 export async function pgbench(seconds: number, clients = 8, threads = 2): Promise<PgbenchResult> {
   const u = new URL(PG_URL);
-  const conn = ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
+  const conn = ['-h', decodeURIComponent(u.hostname), '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
   const c = new pg.Client({ connectionString: PG_URL });
   c.on('error', () => undefined);
   await c.connect();

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isolate, pgWrites, rssOf, selfRss, startCluster, walLsn, type Cluster, type Isolation, type PgWrites, type Rss } from './cluster.js';
 import { closedLoop, HttpClient, openLoop, type LoopResult } from './load.js';
+import { cpuPerInstance, cpuSnapshot } from './cpu.js';
 import { latencySummary, round, sleep } from './util.js';
 
 const model = (name: string) => readFileSync(new URL(`../models/${name}`, import.meta.url), 'utf8');
@@ -131,7 +132,9 @@ export async function straightThrough(o: StraightOpts) {
       return r.body.status === 'completed';
     };
     const warm = await closedLoop(o.concurrency, 60_000, start('warm'), o.warmup);
+    const c0 = cpuSnapshot(cluster.procs);
     const peak = await closedLoop(o.concurrency, o.peakMs, start('peak'));
+    const cpu = cpuPerInstance(c0, cpuSnapshot(cluster.procs), peak.ok);
     const peakRate = rate(peak);
     const half = await openLoop(Math.max(1, peakRate / 2), o.halfMs, start('half'));
     const iso = cluster.iso;
@@ -146,6 +149,7 @@ export async function straightThrough(o: StraightOpts) {
         seconds: round(peak.elapsedMs / 1000, 1),
         clientLatencyMs: latencySummary(peak.latencies),
         serverLatencyMs: latencySummary(await serverLatency(iso, 'peak')),
+        cpu,
       },
       half: {
         targetRate: round(peakRate / 2, 0),
@@ -244,11 +248,15 @@ export async function serviceTask(o: ServiceOpts) {
     await closedLoop(o.starters, 60_000, start('warm', true), 100);
     await drain();
     const p0 = await now();
+    const c0 = cpuSnapshot(cluster.procs);
     const peak = await closedLoop(o.starters, o.peakMs, start('peak', true));
+    const c1 = cpuSnapshot(cluster.procs);
     const p1 = await now();
     await drain();
     const peakSecs = (p1.getTime() - p0.getTime()) / 1000;
-    const peakRate = round((await completedBetween(p0, p1)) / peakSecs, 0);
+    const peakCompleted = await completedBetween(p0, p1);
+    const peakRate = round(peakCompleted / peakSecs, 0);
+    const cpu = cpuPerInstance(c0, c1, peakCompleted);
 
     const h0 = await now();
     const half = await openLoop(Math.max(1, peakRate / 2), o.halfMs, start('half', false));
@@ -270,6 +278,7 @@ export async function serviceTask(o: ServiceOpts) {
         failures: peak.failures,
         seconds: round(peakSecs, 1),
         serverLatencyMs: latencySummary(await serverLatency(iso, 'peak')),
+        cpu,
       },
       half: {
         targetRate: round(peakRate / 2, 0),

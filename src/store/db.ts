@@ -10,6 +10,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { preparingPool } from './prepared.js';
 import type { Database } from './schema.js';
 import { BatonError } from '../errors.js';
 
@@ -39,6 +40,8 @@ export interface PostgresOptions {
   /** isolate the tables in their own schema (tests); created when missing */
   schema?: string;
   max?: number;
+  /** name repeated statements so Postgres parses and plans them once per connection (default true) */
+  prepare?: boolean;
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> {
@@ -80,7 +83,8 @@ export async function openPostgres(options: PostgresOptions): Promise<OpenedDb> 
   pool.on('connect', (client) => {
     client.on('error', () => {});
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const prepare = options.prepare ?? true;
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: prepare ? preparingPool(pool) : pool }) });
   let closed = false;
   return {
     db,

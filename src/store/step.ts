@@ -152,7 +152,7 @@ export async function insertSteppedInstance(
   }));
   const timers = (s.timers ?? []).map((t) => ({ id: t.id, element_id: t.elementId, token_id: t.tokenId, due_at: t.dueAt, spec: t }));
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
-  const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
+  const r = await sql<Omit<ProcessInstanceRow, 'state'> & { inbox_id: number }>`
     with i as (
       insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at, request_id)
       select ${s.id}::uuid, ${s.definitionId}::uuid, ${s.processKey}::text, ${s.version}::int, ${s.businessKey}::text, ${s.status}::text,
@@ -160,7 +160,10 @@ export async function insertSteppedInstance(
       where not ${s.onlyIfLatest ?? false}::boolean
          or ${s.definitionId}::uuid = (select d.id from process_definition d where d.key = ${s.processKey}::text order by d.version desc limit 1)
       on conflict (request_id) where request_id is not null do nothing
-      returning *
+      -- not the state: the caller has it, and sending it back costs Postgres a
+      -- jsonb-to-text and the API a JSON.parse of the whole instance
+      returning id, definition_id, process_key, version, business_key, status, suspended, rev, parent_instance_id, request_id,
+                started_at, ended_at, updated_at
     ),
     e as (
       insert into inbox (instance_id, kind, payload, processed_at)
@@ -204,5 +207,5 @@ export async function insertSteppedInstance(
   const found = r.rows[0];
   if (!found) return undefined;
   const { inbox_id, ...row } = found;
-  return { row, inboxId: Number(inbox_id) };
+  return { row: { ...row, state: s.state }, inboxId: Number(inbox_id) };
 }
