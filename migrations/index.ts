@@ -9,6 +9,7 @@ import * as m0003 from './0003_message_correlation.js';
 import * as m0004 from './0004_incidents_and_retries.js';
 import * as m0005 from './0005_history_batches.js';
 import * as m0006 from './0006_start_request_id.js';
+import * as m0007 from './0007_step_guard.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_incidents_and_retries': m0004,
   '0005_history_batches': m0005,
   '0006_start_request_id': m0006,
+  '0007_step_guard': m0007,
 };

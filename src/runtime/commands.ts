@@ -12,8 +12,6 @@ import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
 import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db, Executor } from '../store/db.js';
-import type { Database } from '../store/schema.js';
-import type { Transaction } from 'kysely';
 import {
   definitionByVersion,
   insertDefinition,
@@ -27,7 +25,7 @@ import { claimIncidentRetry, getIncident } from '../store/incidents.js';
 import { getInstance, getInstanceAfterEvent, instanceByRequestId } from '../store/instances.js';
 import { claimServiceJobs, finishJobWithEvent, getServiceJob, retryLockedJob } from '../store/jobs.js';
 import type { ProcessDefinitionRow, ProcessInstanceRow, ServiceJobRow } from '../store/schema.js';
-import { completeOpenHumanTask, getHumanTask } from '../store/tasks.js';
+import { completeTaskWithEvent, getHumanTask } from '../store/tasks.js';
 import { broadcastSignal, publishMessage, spawnInstanceOnce, type MessageOutcome, type PublishedMessage, type SignalOutcome } from './correlation.js';
 import { publishedCorrelationKey, registerMessageCorrelations } from './message-correlation.js';
 import { registerStartEvents } from './start-events.js';
@@ -68,11 +66,11 @@ export function createCommands(deps: CommandDeps) {
   async function ring(instanceId: string): Promise<void> {
     if (deps.inlineSteps) {
       try {
-        // 'locked': a step worker holds the instance and will see our event;
-        // the runner has re-rung the doorbell for the case it read before our commit.
-        // 'deferred': a big instance, for a step worker to take in batches.
-        const outcome = await deps.inlineSteps.run(instanceId);
-        if (outcome.kind !== 'deferred') return;
+        // 'locked' (a step worker holds the instance and will see our event) and
+        // 'deferred' (a big instance, for a step worker to take in batches):
+        // the runner has rung the doorbell itself.
+        await deps.inlineSteps.run(instanceId);
+        return;
       } catch (err) {
         deps.logger.warn({ err, instanceId }, 'inline step failed; ringing the doorbell instead');
       }
@@ -208,26 +206,27 @@ export function createCommands(deps: CommandDeps) {
   }
 
   /**
-   * Writes an accepted input and gets its instance stepped: with inline steps
-   * in the same transaction (one commit for both), else by the doorbell.
+   * Accepts an input with one statement — durable on its own, so the answer
+   * can be 2xx whatever happens next — and gets its instance stepped: by the
+   * API at once with inline steps (StepRunner.stepAccepted: an optimistic
+   * step of one statement when it can), else by the doorbell.
    */
-  async function acceptAndStep<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (deps.inlineSteps) return deps.inlineSteps.runAfter(accept);
-    const out = await db.transaction().execute(accept);
-    await ring(out.instanceId);
+  async function acceptThenStep<T extends { instanceId: string }>(accept: (ex: Executor) => Promise<T>): Promise<T> {
+    const out = await accept(db);
+    if (deps.inlineSteps) await deps.inlineSteps.stepAccepted(out.instanceId);
+    else await ring(out.instanceId);
     return out;
   }
 
   async function completeTask(taskId: string, variables: JsonObject): Promise<{ instanceId: string; inboxId: number }> {
-    return acceptAndStep(async (trx) => {
-      const task = await completeOpenHumanTask(trx, taskId, variables);
-      if (!task) {
-        const existing = await getHumanTask(trx, taskId);
+    return acceptThenStep(async (ex) => {
+      const done = await completeTaskWithEvent(ex, taskId, variables);
+      if (!done) {
+        const existing = await getHumanTask(ex, taskId);
         if (!existing) throw new BatonError('task_not_found', `task ${taskId} not found`);
         throw new BatonError('task_not_open', `task ${taskId} is ${existing.state}, not open`);
       }
-      const inboxId = await insertInboxEvent(trx, task.instance_id, 'humanTaskCompleted', { taskId, variables });
-      return { instanceId: task.instance_id, inboxId };
+      return done;
     });
   }
 
@@ -346,10 +345,10 @@ export function createCommands(deps: CommandDeps) {
     payload: JsonObject,
     errorMessage: string | null = null,
   ): Promise<void> {
-    await acceptAndStep(async (trx) => {
-      const done = await finishJobWithEvent(trx, { id: jobId, workerId, state, errorMessage, kind, payload: { jobId, ...payload } });
+    await acceptThenStep(async (ex) => {
+      const done = await finishJobWithEvent(ex, { id: jobId, workerId, state, errorMessage, kind, payload: { jobId, ...payload } });
       if (!done) {
-        await lockedJob(jobId, workerId, trx); // throws the precise reason
+        await lockedJob(jobId, workerId, ex); // throws the precise reason
         // it was locked a moment ago: another completion or a cancel won the race
         throw new BatonError('external_task_not_locked', `external task ${jobId} is no longer locked`);
       }

@@ -18,12 +18,13 @@ import type { Effect, EngineContext, EngineEvent, HistoryEntry, HumanTaskSpec, I
 import type { Evaluator } from '../expressions/types.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
-import type { Db } from '../store/db.js';
+import type { Db, Executor } from '../store/db.js';
 import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
 import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
-import { commitStep, insertSteppedInstance, lockForStep, StepRaced } from '../store/step.js';
+import { commitStep, insertSteppedInstances, lockForStep, StepRaced, type StepOpenings } from '../store/step.js';
+import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
 import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import type { JsonObject } from '../errors.js';
 import type { DefinitionCache } from './definitions.js';
@@ -58,6 +59,8 @@ export interface StepDeps {
    * for every topic.
    */
   connectorTopics?: ReadonlySet<string>;
+  /** how inline starts share statements (start-batcher.ts); default 4 in flight, 100 per statement */
+  startBatch?: StartBatchOptions;
 }
 
 export type StepOutcome =
@@ -93,13 +96,83 @@ export interface StepRunner {
     input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
   /**
-   * Accepts an input (`accept` writes it: a task completion, a job's outcome)
-   * and steps its instance in the same transaction: one commit for both. If
-   * the step cannot be written, the input is accepted alone and the instance
-   * stepped the ordinary way; an error `accept` throws (a 4xx) is passed on.
-   * 'locked' or 'deferred' steps are left to `run` (which rings the doorbell).
+   * Steps an instance whose input the caller has just accepted and committed
+   * (one statement, durable on its own): an optimistic step first, the
+   * ordinary one if that cannot be used or loses a race. Never throws: the
+   * input is accepted either way, and what is not stepped here is left to the
+   * step workers (doorbell) and the sweep.
    */
-  runAfter<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  stepAccepted(instanceId: string): Promise<void>;
+}
+
+/** What applying a run of inbox events gave (see applyInbox). */
+interface Applied {
+  state: InstanceState;
+  suspended: boolean;
+  /** the events applied (or consumed as control events), in order */
+  consumed: InboxRow[];
+  effects: Effect[];
+  /** some events stay pending: the instance is suspended */
+  deferred: boolean;
+  status: string;
+}
+
+function historyOf(effects: Effect[]): HistoryEntry[] {
+  const history: HistoryEntry[] = [];
+  for (const e of effects) if (e.type === 'history') history.push(e.entry);
+  return history;
+}
+
+/**
+ * The inbox events an optimistic step applies: the outcomes the API itself
+ * accepts. Anything else (messages, with their subscription bookkeeping;
+ * operator events; child events) takes the locked step.
+ */
+const OPTIMISTIC_KINDS = new Set(['humanTaskCompleted', 'serviceJobCompleted', 'serviceJobBpmnError', 'timerFired']);
+
+/**
+ * A step's effects as what one guarded commit statement writes, or null when
+ * any effect needs more than that statement (see tryOptimistic). A timer
+ * armed and cancelled in the same step is neither written nor deleted (one
+ * statement's delete would not see its own insert); an ended instance that
+ * armed anything takes the locked step for the same reason.
+ */
+function openingsOf(effects: Effect[], processKey: string, ended: boolean): StepOpenings | null {
+  const o: StepOpenings = { processKey, tasks: [], jobs: [], timers: [], timersCancelled: [], tasksCompleted: [] };
+  for (const e of effects) {
+    switch (e.type) {
+      case 'history':
+        break;
+      case 'humanTaskOpened':
+        o.tasks.push(e.task);
+        break;
+      case 'serviceJobCreated':
+        o.jobs.push(e.job);
+        break;
+      case 'timerScheduled':
+        o.timers.push(e.timer);
+        break;
+      case 'timerCancelled':
+        o.timersCancelled.push(e.timerId);
+        break;
+      case 'humanTaskClosed':
+        if (e.state !== 'completed') return null;
+        o.tasksCompleted.push(e.taskId);
+        break;
+      default:
+        return null;
+    }
+  }
+  const armed = new Set(o.timers.map((t) => t.id));
+  if (o.timersCancelled.some((id) => armed.has(id))) {
+    const dropped = new Set(o.timersCancelled.filter((id) => armed.has(id)));
+    o.timers = o.timers.filter((t) => !dropped.has(t.id));
+    o.timersCancelled = o.timersCancelled.filter((id) => !dropped.has(id));
+  }
+  const opened = new Set(o.tasks.map((t) => t.id));
+  if (o.tasksCompleted.some((id) => opened.has(id))) return null;
+  if (ended && (o.tasks.length > 0 || o.jobs.length > 0 || o.timers.length > 0)) return null;
+  return o;
 }
 
 /** The engine threw while changing a state in place: the step is redone on copies (where a throw becomes an incident). */
@@ -115,6 +188,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator };
+  const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for
   // every event, which for a 10,000-item multi-instance was most of a step.
@@ -130,106 +204,163 @@ export function createStepRunner(deps: StepDeps): StepRunner {
 
   /** The step itself, inside the caller's transaction. */
   async function stepIn(trx: Transaction<Database>, instanceId: string, opts: StepOpts, out: EffectOutput): Promise<{ outcome: StepOutcome; more: boolean }> {
-    {
-      const locked = await lockForStep(trx, instanceId, opts.batchSize, deps.maxStateBytes ?? 0);
-      if (locked === 'too_big') return { outcome: { kind: 'deferred' }, more: false };
-      if (!locked) {
-        if (await instanceExists(trx, instanceId)) return { outcome: { kind: 'locked' }, more: false };
-        // Inbox rows addressed to an instance that does not exist (a child that
-        // was never created, a bad id): consume them, or the sweep would ring
-        // for them forever.
-        await markInboxProcessed(trx, await pendingInboxIds(trx, instanceId));
-        return { outcome: { kind: 'missing' }, more: false };
-      }
-      const row = locked.row;
-      const events = outcomesFirst(locked.events);
-      if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
-
-      const log = deps.logger.child({ instanceId });
-      let state = row.state;
-      let suspended = row.suspended;
-      const consumed: InboxRow[] = [];
-      const effects: Effect[] = [];
-      let graph: ProcessGraph | null = null;
-
-      // Suspension: while suspended, events stay pending (in order) until a
-      // `resume`; control events (suspend/resume/cancel) still go through. Once
-      // one event is deferred, every later one is deferred too, so nothing is
-      // ever applied out of order.
-      let deferred = false;
-      for (const ev of events) {
-        if (ev.kind === 'suspend' || ev.kind === 'resume') {
-          if (!ENDED.has(state.status)) suspended = ev.kind === 'suspend';
-          consumed.push(ev);
-          continue;
-        }
-        if (!PASS_SUSPENSION.has(ev.kind) && (suspended || deferred)) {
-          deferred = true;
-          continue;
-        }
-        if (ev.kind === 'cancel') suspended = false;
-        consumed.push(ev);
-        const event = toEngineEvent(ev);
-        if (event === null) {
-          log.warn({ inboxId: ev.id, kind: ev.kind }, 'unusable inbox event ignored');
-          continue;
-        }
-        graph ??= await deps.definitions.get(trx, row.definition_id);
-        const stepped = applySafely(graph, state, event, log, opts.inPlace);
-        state = stepped.state;
-        effects.push(...stepped.effects);
-      }
-
-      // Only deferred events (suspended instance): nothing to write.
-      if (consumed.length === 0) return { outcome: { kind: 'idle' }, more: false };
-      opts.attempted?.push(...consumed.map((e) => e.id));
-
-      const status = suspended && !ENDED.has(state.status) ? 'suspended' : state.status;
-      const history: HistoryEntry[] = [];
-      for (const e of effects) if (e.type === 'history') history.push(e.entry);
-      await commitStep(trx, {
-        id: instanceId,
-        rev: row.rev,
-        state,
-        status,
-        ended: ENDED.has(state.status),
-        suspended,
-        consumed: consumed.map((e) => e.id),
-        history,
-      });
-      await writeEffects(trx, row, state, effects, consumed, out, { strict: opts.strict });
-      return {
-        outcome: { kind: 'stepped', applied: consumed.length, status },
-        // A full batch means more may be waiting; events deferred by a
-        // suspension that ended in this batch are still pending; effects may
-        // have put new rows into this instance's own inbox.
-        more: !suspended && (events.length === opts.batchSize || deferred || out.again),
-      };
+    const locked = await lockForStep(trx, instanceId, opts.batchSize, deps.maxStateBytes ?? 0);
+    if (locked === 'too_big') return { outcome: { kind: 'deferred' }, more: false };
+    if (!locked) {
+      if (await instanceExists(trx, instanceId)) return { outcome: { kind: 'locked' }, more: false };
+      // Inbox rows addressed to an instance that does not exist (a child that
+      // was never created, a bad id): consume them, or the sweep would ring
+      // for them forever.
+      await markInboxProcessed(trx, await pendingInboxIds(trx, instanceId));
+      return { outcome: { kind: 'missing' }, more: false };
     }
+    const row = locked.row;
+    const events = outcomesFirst(locked.events);
+    if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
+    const a = await applyInbox(trx, row, events, opts.inPlace);
+    // Only deferred events (suspended instance): nothing to write.
+    if (a.consumed.length === 0) return { outcome: { kind: 'idle' }, more: false };
+    opts.attempted?.push(...a.consumed.map((e) => e.id));
+    await commitStep(trx, {
+      id: instanceId,
+      rev: row.rev,
+      state: a.state,
+      status: a.status,
+      ended: ENDED.has(a.state.status),
+      suspended: a.suspended,
+      consumed: a.consumed.map((e) => e.id),
+      history: historyOf(a.effects),
+    });
+    await writeEffects(trx, row, a.state, a.effects, a.consumed, out, { strict: opts.strict });
+    return {
+      outcome: { kind: 'stepped', applied: a.consumed.length, status: a.status },
+      // A full batch means more may be waiting; events deferred by a
+      // suspension that ended in this batch are still pending; effects may
+      // have put new rows into this instance's own inbox.
+      more: !a.suspended && (events.length === opts.batchSize || a.deferred || out.again),
+    };
   }
 
-  async function runAfter<T extends { instanceId: string }>(accept: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    const out = emptyOutput();
-    let accepted: T;
-    let stepped: { outcome: StepOutcome; more: boolean };
-    try {
-      ({ accepted, stepped } = await deps.db.transaction().execute(async (trx) => {
-        const a = await accept(trx);
-        return { accepted: a, stepped: await stepIn(trx, a.instanceId, { batchSize, strict: true, inPlace: true }, out) };
-      }));
-    } catch (err) {
-      if (err instanceof BatonError) throw err; // the input was refused: nothing to step
-      // The step failed (a race, a poison event, …) and took the input with it:
-      // accept it alone, then step the ordinary way, with its retries.
-      deps.logger.info({ err }, 'combined accept-and-step failed; accepting first, stepping after');
-      accepted = await deps.db.transaction().execute(accept);
-      await runner.run(accepted.instanceId);
-      return accepted;
+  /**
+   * Applies pending inbox events, in order, to the instance's state (the
+   * engine's part of a step; nothing is written).
+   *
+   * Suspension: while suspended, events stay pending (in order) until a
+   * `resume`; control events (suspend/resume/cancel) still go through. Once
+   * one event is deferred, every later one is deferred too, so nothing is
+   * ever applied out of order.
+   */
+  async function applyInbox(ex: Executor, row: ProcessInstanceRow, events: InboxRow[], inPlace: boolean): Promise<Applied> {
+    const log = deps.logger.child({ instanceId: row.id });
+    let state = row.state;
+    let suspended = row.suspended;
+    const consumed: InboxRow[] = [];
+    const effects: Effect[] = [];
+    let graph: ProcessGraph | null = null;
+    let deferred = false;
+    for (const ev of events) {
+      if (ev.kind === 'suspend' || ev.kind === 'resume') {
+        if (!ENDED.has(state.status)) suspended = ev.kind === 'suspend';
+        consumed.push(ev);
+        continue;
+      }
+      if (!PASS_SUSPENSION.has(ev.kind) && (suspended || deferred)) {
+        deferred = true;
+        continue;
+      }
+      if (ev.kind === 'cancel') suspended = false;
+      consumed.push(ev);
+      const event = toEngineEvent(ev);
+      if (event === null) {
+        log.warn({ inboxId: ev.id, kind: ev.kind }, 'unusable inbox event ignored');
+        continue;
+      }
+      graph ??= await deps.definitions.get(ex, row.definition_id);
+      const stepped = applySafely(graph, state, event, log, inPlace);
+      state = stepped.state;
+      effects.push(...stepped.effects);
     }
-    await ringAfterCommit(accepted.instanceId, out);
-    const o = stepped.outcome;
-    if (o.kind === 'deferred' || o.kind === 'locked' || stepped.more) await runner.run(accepted.instanceId);
-    return accepted;
+    const status = suspended && !ENDED.has(state.status) ? 'suspended' : state.status;
+    return { state, suspended, consumed, effects, deferred, status };
+  }
+
+  /**
+   * The optimistic step the API runs after an input it accepted on its own
+   * (stepAccepted): read the row and its pending inbox without a lock, apply,
+   * and write everything in ONE statement that checks itself — the revision
+   * it read is still current and every inbox row it applied is still pending
+   * — and raises otherwise, so that nothing of it is kept (commitStep's
+   * guard). Three round trips for a completion (accept, read, commit) where
+   * the locked step in a transaction takes six.
+   *
+   * Only steps whose every effect that one statement can write qualify; for
+   * anything else (messages, incidents, cancellations with their race checks,
+   * called instances, a suspended instance, a full batch, …) it answers
+   * false before writing and the caller runs the ordinary locked step, which
+   * is also what happens when the check fails. It never changes what a step
+   * does, only how many statements it takes.
+   */
+  async function tryOptimistic(instanceId: string): Promise<{ out: EffectOutput; status: string } | false> {
+    const read = await lockForStep(deps.db, instanceId, batchSize, deps.maxStateBytes ?? 0, false);
+    if (!read || read === 'too_big') return false;
+    const events = outcomesFirst(read.events);
+    if (events.length === 0 || events.length >= batchSize) return false;
+    if (!events.every((e) => OPTIMISTIC_KINDS.has(e.kind))) return false;
+    const row = read.row;
+    let a: Applied;
+    try {
+      a = await applyInbox(deps.db, row, events, true);
+    } catch (err) {
+      if (err instanceof EngineFailedInPlace) return false; // redone on copies by the locked step
+      throw err;
+    }
+    if (a.deferred || a.suspended || a.consumed.length === 0) return false;
+    const ended = ENDED.has(a.state.status);
+    const openings = openingsOf(a.effects, row.process_key, ended);
+    if (!openings) return false;
+    try {
+      await commitStep(deps.db, {
+        id: instanceId,
+        rev: row.rev,
+        state: a.state,
+        status: a.status,
+        ended,
+        suspended: false,
+        consumed: a.consumed.map((e) => e.id),
+        history: historyOf(a.effects),
+        guard: openings,
+      });
+    } catch (err) {
+      if (err instanceof StepRaced) return false;
+      throw err;
+    }
+    const out = emptyOutput();
+    for (const j of openings.jobs) out.topics.add(j.topic);
+    for (const t of openings.timers) {
+      const due = Date.parse(t.dueAt);
+      if (!Number.isNaN(due) && (out.earliestTimer === null || due < out.earliestTimer)) out.earliestTimer = due;
+    }
+    return { out, status: a.status };
+  }
+
+  async function stepAccepted(instanceId: string): Promise<void> {
+    try {
+      const done = await tryOptimistic(instanceId);
+      if (done) {
+        deps.logger.debug({ instanceId, status: done.status }, 'stepped optimistically');
+        await ringAfterCommit(instanceId, done.out);
+        return;
+      }
+    } catch (err) {
+      deps.logger.info({ err, instanceId }, 'optimistic step failed; stepping the ordinary way');
+    }
+    try {
+      await runner.run(instanceId); // rings the doorbell itself for a locked or too big instance
+    } catch (err) {
+      // the input is accepted and durable: a step worker or the sweep applies it
+      deps.logger.warn({ err, instanceId }, 'could not step an accepted input; leaving it to the step workers');
+      await stepQueue.add({ instanceId }).catch(() => undefined);
+    }
   }
 
   /**
@@ -376,9 +507,9 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     let created: { row: ProcessInstanceRow; inboxId: number } | undefined;
     try {
       created = simple
-        ? await insertSteppedInstance(deps.db, { ...row, tasks, jobs, timers })
+        ? await starts.insert({ ...row, tasks, jobs, timers })
         : await deps.db.transaction().execute(async (trx) => {
-            const c = await insertSteppedInstance(trx, row);
+            const [c] = await insertSteppedInstances(trx, [row]);
             if (c) await writeEffects(trx, c.row, state, effects, [], out, { strict: true });
             return c;
           });
@@ -407,7 +538,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
 
   const runner: StepRunner = {
     startNew,
-    runAfter,
+    stepAccepted,
     async run(instanceId) {
       let last: StepOutcome = { kind: 'idle' };
       // Bounded: a flood of events for one instance must not starve the others;
@@ -420,6 +551,11 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           // Someone else is stepping this instance right now. Ring again shortly:
           // it may have read the inbox before our event was committed.
           await stepQueue.add({ instanceId }, { delayMs: 25 + Math.floor(Math.random() * 50) });
+          return last;
+        }
+        if (last.kind === 'deferred') {
+          // too big for this runner (the API's): a step worker takes it, in batches
+          await stepQueue.add({ instanceId });
           return last;
         }
         if (!r.more) return last;

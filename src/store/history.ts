@@ -13,7 +13,12 @@ export const BATCH_SPAN = 1_048_576;
 
 /** A step's entries as the JSON array a batch row stores (the view's column names; absent data stays absent). */
 export function historyEntriesJson(entries: HistoryEntry[]): string {
-  const rows: Json[] = entries.map((e) => {
+  return JSON.stringify(historyEntryRows(entries));
+}
+
+/** The stored form of history entries (one batch row's `entries`). */
+export function historyEntryRows(entries: HistoryEntry[]): Json[] {
+  return entries.map((e) => {
     const row: JsonObject = { at: e.at, event: e.event };
     if (e.elementId !== null) row['element_id'] = e.elementId;
     if (e.elementType !== null) row['element_type'] = e.elementType;
@@ -22,7 +27,6 @@ export function historyEntriesJson(entries: HistoryEntry[]): string {
     if (e.data !== undefined) row['data'] = e.data;
     return row;
   });
-  return JSON.stringify(rows);
 }
 
 export async function appendHistory(db: Executor, instanceId: string, entries: HistoryEntry[]): Promise<void> {

@@ -4,11 +4,11 @@
  * used to spend seven round trips on these; on this kind of machine a round
  * trip costs more than the engine's whole work for a simple instance.
  */
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, TimerSpec } from '../engine/types.js';
 import type { JsonObject } from '../errors.js';
 import type { Executor } from './db.js';
-import { BATCH_SPAN, historyEntriesJson } from './history.js';
+import { BATCH_SPAN, historyEntriesJson, historyEntryRows } from './history.js';
 import { humanTaskColumns } from './tasks.js';
 import type { InboxRow, ProcessInstanceRow } from './schema.js';
 
@@ -27,6 +27,11 @@ export async function lockForStep(
   limit: number,
   /** when the stored state is larger than this, lock nothing and answer 'too_big' (the state is not even sent) */
   maxStateBytes = 0,
+  /**
+   * false: read only, take no lock (the optimistic step, whose one commit
+   * statement is guarded instead: see commitStep's `guard`)
+   */
+  lock = true,
 ): Promise<{ row: ProcessInstanceRow; events: InboxRow[] } | 'too_big' | undefined> {
   // (the row is locked either way; a 'too_big' caller's transaction ends at once)
   const r = await sql<
@@ -43,7 +48,7 @@ export async function lockForStep(
       ) x), '[]'::json) as pending
     from process_instance p
     where p.id = ${id}
-    for update of p skip locked`.execute(db);
+    ${lock ? sql`for update of p skip locked` : sql``}`.execute(db);
   const found = r.rows[0];
   if (!found) return undefined;
   const { pending, state, ...rest } = found;
@@ -59,12 +64,29 @@ export class StepRaced extends Error {
   }
 }
 
+/** Rows a step opens or closes that its commit statement can write itself (see `openingCtes`). */
+export interface StepOpenings {
+  processKey: string;
+  tasks: HumanTaskSpec[];
+  jobs: ServiceJobSpec[];
+  timers: TimerSpec[];
+  /** timers the step cancelled */
+  timersCancelled: string[];
+  /** human tasks the step closed as completed (their completion was the accepted input) */
+  tasksCompleted: string[];
+}
+
 /**
  * Writes what a step produced, in one statement: the new state (only over the
  * revision that was read), the consumed inbox rows (only those still pending),
  * and the history entries. Throws StepRaced when the revision moved or an
- * inbox row was already consumed (see lockForStep): the caller's transaction
- * must then be rolled back.
+ * inbox row was already consumed (see lockForStep).
+ *
+ * Inside the step's transaction (the row locked by lockForStep) the caller
+ * rolls back on StepRaced. With `guard` the statement stands alone, without a
+ * lock or a transaction: it then also writes the step's openings and, for an
+ * ended instance, drops its waits, and it checks itself — a failed check
+ * raises inside the statement (baton_step_guard), so nothing of it is kept.
  */
 export async function commitStep(
   db: Executor,
@@ -77,10 +99,15 @@ export async function commitStep(
     suspended: boolean;
     consumed: number[];
     history: HistoryEntry[];
+    guard?: StepOpenings;
   },
 ): Promise<void> {
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
-  const r = await sql<{ saved: number; marked: number }>`
+  const g = s.guard;
+  const checked = sql`(select count(*) from s) = 1 and (select count(*) from m) = ${s.consumed.length}::int`;
+  let r;
+  try {
+    r = await sql<{ saved: number; marked: number }>`
     with s as (
       update process_instance set
         state = ${JSON.stringify(s.state)}::jsonb,
@@ -90,7 +117,7 @@ export async function commitStep(
         ended_at = case when ${s.ended}::boolean then coalesce(ended_at, now()) else ended_at end,
         suspended = ${s.suspended}::boolean
       where id = ${s.id} and rev = ${s.rev}
-      returning 1
+      returning id
     ),
     m as (
       update inbox set processed_at = now()
@@ -101,8 +128,30 @@ export async function commitStep(
       insert into history_batch (instance_id, entries)
       select ${s.id}::uuid, ${historyEntriesJson(s.history)}::jsonb where ${s.history.length > 0}::boolean
       returning 1
-    )
-    select (select count(*) from s)::int as saved, (select count(*) from m)::int as marked`.execute(db);
+    )${g ? openingCtes(openingRows([{ id: s.id, ...g }]), sql`(select id from s)`) : sql``}${
+      g && g.timersCancelled.length > 0
+        ? sql`,
+    tc as (delete from timer where id = any(${g.timersCancelled}::uuid[]) returning 1)`
+        : sql``
+    }${
+      g && g.tasksCompleted.length > 0
+        ? sql`,
+    hc as (update human_task set state = 'completed', ended_at = now() where id = any(${g.tasksCompleted}::uuid[]) and state = 'open' returning 1)`
+        : sql``
+    }${
+      g && s.ended
+        ? sql`,
+    wt as (delete from timer where instance_id = ${s.id}),
+    ws as (delete from subscription where instance_id = ${s.id})`
+        : sql``
+    }
+    select (select count(*) from s)::int as saved, (select count(*) from m)::int as marked${
+      g ? sql`, baton_step_guard(${checked}, ${`instance ${s.id}: another step committed first`}) as guarded` : sql``
+    }`.execute(db);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'BT001') throw new StepRaced(String((err as Error).message));
+    throw err;
+  }
   const out = r.rows[0];
   if (!out || out.saved !== 1) throw new StepRaced(`instance ${s.id}: its revision moved from ${s.rev} under the step`);
   if (out.marked !== s.consumed.length) {
@@ -110,55 +159,153 @@ export async function commitStep(
   }
 }
 
+/** What a step opens, as the JSON rows `openingCtes` inserts (each row carries its instance). */
+interface OpeningRows {
+  tasks: object[];
+  jobs: object[];
+  timers: object[];
+}
+
+function openingRows(batch: Array<{ id: string; processKey: string; tasks?: HumanTaskSpec[]; jobs?: ServiceJobSpec[]; timers?: TimerSpec[] }>): OpeningRows {
+  return {
+    tasks: batch.flatMap((s) => (s.tasks ?? []).map((t) => ({ ...humanTaskColumns(t), instance_id: s.id, process_key: s.processKey }))),
+    jobs: batch.flatMap((s) =>
+      (s.jobs ?? []).map((j) => ({
+        instance_id: s.id,
+        process_key: s.processKey,
+        id: j.id,
+        element_id: j.elementId,
+        token_id: j.tokenId,
+        topic: j.topic,
+        input: j.input,
+        headers: j.headers,
+        result_variable: j.resultVariable,
+        retries: j.retries,
+        retry_backoff_ms: j.retryBackoffMs ?? null,
+      })),
+    ),
+    timers: batch.flatMap((s) =>
+      (s.timers ?? []).map((t) => ({ instance_id: s.id, id: t.id, element_id: t.elementId, token_id: t.tokenId, due_at: t.dueAt, spec: t })),
+    ),
+  };
+}
+
 /**
- * A new instance that the API started and stepped at once (see StepRunner.startNew):
- * the row with the state after its first step, its `start` inbox row already
- * processed, and the step's history, in one statement.
+ * CTEs (each led by a comma) inserting the tasks, jobs and timers of
+ * `openingRows`, only for instances in `written` (a subquery of ids: rows of
+ * instances the statement did not write are dropped). A CTE is left out when
+ * it has no rows, so the common statements stay short; each variant is its
+ * own prepared statement.
  */
-export async function insertSteppedInstance(
+function openingCtes(rows: OpeningRows, written: RawBuilder<unknown>): RawBuilder<unknown> {
+  const parts: RawBuilder<unknown>[] = [];
+  if (rows.tasks.length > 0) {
+    parts.push(sql`,
+    ot as (
+      insert into human_task (id, instance_id, process_key, element_id, token_id, name, kind, lane, candidate_groups, candidate_users,
+                              assignee, form_key, properties, state)
+      select y.id, y.instance_id, y.process_key, y.element_id, y.token_id, y.name, y.kind, y.lane, coalesce(y.candidate_groups, '{}'),
+             coalesce(y.candidate_users, '{}'), y.assignee, y.form_key, coalesce(y.properties, '{}'), 'open'
+      from jsonb_to_recordset(${JSON.stringify(rows.tasks)}::jsonb)
+        as y(instance_id uuid, process_key text, id uuid, element_id text, token_id text, name text, kind text, lane text,
+             candidate_groups text[], candidate_users text[], assignee text, form_key text, properties jsonb)
+      where y.instance_id in ${written}
+      returning 1
+    )`);
+  }
+  if (rows.jobs.length > 0) {
+    parts.push(sql`,
+    oj as (
+      insert into service_job (id, instance_id, process_key, element_id, token_id, topic, input, headers, result_variable, state,
+                               retries, retry_backoff_ms)
+      select y.id, y.instance_id, y.process_key, y.element_id, y.token_id, y.topic, y.input, y.headers, y.result_variable, 'available',
+             y.retries, y.retry_backoff_ms
+      from jsonb_to_recordset(${JSON.stringify(rows.jobs)}::jsonb)
+        as y(instance_id uuid, process_key text, id uuid, element_id text, token_id text, topic text, input jsonb, headers jsonb,
+             result_variable text, retries int, retry_backoff_ms int)
+      where y.instance_id in ${written}
+      returning 1
+    )`);
+  }
+  if (rows.timers.length > 0) {
+    parts.push(sql`,
+    ow as (
+      insert into timer (id, instance_id, element_id, token_id, due_at, spec)
+      select y.id, y.instance_id, y.element_id, y.token_id, y.due_at, y.spec
+      from jsonb_to_recordset(${JSON.stringify(rows.timers)}::jsonb)
+        as y(instance_id uuid, id uuid, element_id text, token_id text, due_at timestamptz, spec jsonb)
+      where y.instance_id in ${written}
+      on conflict (id) do nothing
+      returning 1
+    )`);
+  }
+  return sql.join(parts, sql``);
+}
+
+/** A new instance that the API started and stepped at once (see StepRunner.startNew). */
+export interface SteppedInstance {
+  id: string;
+  definitionId: string;
+  processKey: string;
+  version: number;
+  businessKey: string | null;
+  state: InstanceState;
+  status: string;
+  ended: boolean;
+  startPayload: JsonObject;
+  history: HistoryEntry[];
+  /** what the first step opened, inserted by the same statement */
+  tasks?: HumanTaskSpec[];
+  jobs?: ServiceJobSpec[];
+  timers?: TimerSpec[];
+  /** insert only while this definition is still the latest version of its key (the caller's cache may be stale) */
+  onlyIfLatest?: boolean;
+  /** the start request's idempotency key: nothing is written when an instance has it already */
+  requestId?: string | null;
+}
+
+/**
+ * New instances, each with the state after its first step, its `start` inbox
+ * row already processed, the step's history and what the step opened (tasks,
+ * jobs, timers), all in one statement: one round trip and one commit for a
+ * whole batch of starts (see start-batcher.ts). Answers per instance, in the
+ * order given: its row, or undefined when it was not written (its definition
+ * is no longer the latest, or its request id was used already).
+ */
+export async function insertSteppedInstances(
   db: Executor,
-  s: {
-    id: string;
-    definitionId: string;
-    processKey: string;
-    version: number;
-    businessKey: string | null;
-    state: InstanceState;
-    status: string;
-    ended: boolean;
-    startPayload: JsonObject;
-    history: HistoryEntry[];
-    /** what the first step opened, inserted by the same statement */
-    tasks?: HumanTaskSpec[];
-    jobs?: ServiceJobSpec[];
-    timers?: TimerSpec[];
-    /** insert only while this definition is still the latest version of its key (the caller's cache may be stale) */
-    onlyIfLatest?: boolean;
-    /** the start request's idempotency key: nothing is written when an instance has it already */
-    requestId?: string | null;
-  },
-): Promise<{ row: ProcessInstanceRow; inboxId: number } | undefined> {
-  const tasks = (s.tasks ?? []).map(humanTaskColumns);
-  const jobs = (s.jobs ?? []).map((j) => ({
-    id: j.id,
-    element_id: j.elementId,
-    token_id: j.tokenId,
-    topic: j.topic,
-    input: j.input,
-    headers: j.headers,
-    result_variable: j.resultVariable,
-    retries: j.retries,
-    retry_backoff_ms: j.retryBackoffMs ?? null,
-  }));
-  const timers = (s.timers ?? []).map((t) => ({ id: t.id, element_id: t.elementId, token_id: t.tokenId, due_at: t.dueAt, spec: t }));
-  if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
+  batch: SteppedInstance[],
+): Promise<Array<{ row: ProcessInstanceRow; inboxId: number } | undefined>> {
+  const instances = batch.map((s) => {
+    if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
+    return {
+      id: s.id,
+      definition_id: s.definitionId,
+      process_key: s.processKey,
+      version: s.version,
+      business_key: s.businessKey,
+      status: s.status,
+      state: s.state,
+      ended: s.ended,
+      request_id: s.requestId ?? null,
+      only_if_latest: s.onlyIfLatest ?? false,
+      start_payload: s.startPayload,
+      history: s.history.length > 0 ? historyEntryRows(s.history) : null,
+    };
+  });
+  const opened = openingRows(batch);
   const r = await sql<Omit<ProcessInstanceRow, 'state'> & { inbox_id: number }>`
-    with i as (
+    with x as (
+      select * from jsonb_to_recordset(${JSON.stringify(instances)}::jsonb)
+        as x(id uuid, definition_id uuid, process_key text, version int, business_key text, status text, state jsonb, ended boolean,
+             request_id text, only_if_latest boolean, start_payload jsonb, history jsonb)
+    ),
+    i as (
       insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at, request_id)
-      select ${s.id}::uuid, ${s.definitionId}::uuid, ${s.processKey}::text, ${s.version}::int, ${s.businessKey}::text, ${s.status}::text,
-             ${JSON.stringify(s.state)}::jsonb, 1, case when ${s.ended}::boolean then now() end, ${s.requestId ?? null}::text
-      where not ${s.onlyIfLatest ?? false}::boolean
-         or ${s.definitionId}::uuid = (select d.id from process_definition d where d.key = ${s.processKey}::text order by d.version desc limit 1)
+      select x.id, x.definition_id, x.process_key, x.version, x.business_key, x.status, x.state, 1, case when x.ended then now() end, x.request_id
+      from x
+      where not x.only_if_latest
+         or x.definition_id = (select d.id from process_definition d where d.key = x.process_key order by d.version desc limit 1)
       on conflict (request_id) where request_id is not null do nothing
       -- not the state: the caller has it, and sending it back costs Postgres a
       -- jsonb-to-text and the API a JSON.parse of the whole instance
@@ -167,45 +314,20 @@ export async function insertSteppedInstance(
     ),
     e as (
       insert into inbox (instance_id, kind, payload, processed_at)
-      select i.id, 'start', ${JSON.stringify(s.startPayload)}::jsonb, now() from i
-      returning id
+      select i.id, 'start', x.start_payload, now() from i join x on x.id = i.id
+      returning id, instance_id
     ),
     h as (
       insert into history_batch (instance_id, entries)
-      select i.id, ${historyEntriesJson(s.history)}::jsonb from i where ${s.history.length > 0}::boolean
+      select i.id, x.history from i join x on x.id = i.id where x.history is not null
       returning 1
-    ),
-    t as (
-      insert into human_task (id, instance_id, process_key, element_id, token_id, name, kind, lane, candidate_groups, candidate_users,
-                              assignee, form_key, properties, state)
-      select x.id, i.id, i.process_key, x.element_id, x.token_id, x.name, x.kind, x.lane, coalesce(x.candidate_groups, '{}'),
-             coalesce(x.candidate_users, '{}'), x.assignee, x.form_key, coalesce(x.properties, '{}'), 'open'
-      from i, jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb)
-        as x(id uuid, element_id text, token_id text, name text, kind text, lane text, candidate_groups text[], candidate_users text[],
-             assignee text, form_key text, properties jsonb)
-      returning 1
-    ),
-    j as (
-      insert into service_job (id, instance_id, process_key, element_id, token_id, topic, input, headers, result_variable, state,
-                               retries, retry_backoff_ms)
-      select x.id, i.id, i.process_key, x.element_id, x.token_id, x.topic, x.input, x.headers, x.result_variable, 'available',
-             x.retries, x.retry_backoff_ms
-      from i, jsonb_to_recordset(${JSON.stringify(jobs)}::jsonb)
-        as x(id uuid, element_id text, token_id text, topic text, input jsonb, headers jsonb, result_variable text, retries int,
-             retry_backoff_ms int)
-      returning 1
-    ),
-    w as (
-      insert into timer (id, instance_id, element_id, token_id, due_at, spec)
-      select x.id, i.id, x.element_id, x.token_id, x.due_at, x.spec
-      from i, jsonb_to_recordset(${JSON.stringify(timers)}::jsonb)
-        as x(id uuid, element_id text, token_id text, due_at timestamptz, spec jsonb)
-      on conflict (id) do nothing
-      returning 1
-    )
-    select i.*, e.id as inbox_id from i, e`.execute(db);
-  const found = r.rows[0];
-  if (!found) return undefined;
-  const { inbox_id, ...row } = found;
-  return { row: { ...row, state: s.state }, inboxId: Number(inbox_id) };
+    )${openingCtes(opened, sql`(select id from i)`)}
+    select i.*, e.id as inbox_id from i join e on e.instance_id = i.id`.execute(db);
+  const byId = new Map(r.rows.map((found) => [found.id, found]));
+  return batch.map((s) => {
+    const found = byId.get(s.id);
+    if (!found) return undefined;
+    const { inbox_id, ...row } = found;
+    return { row: { ...row, state: s.state }, inboxId: Number(inbox_id) };
+  });
 }

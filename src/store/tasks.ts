@@ -51,18 +51,27 @@ export async function closeHumanTask(db: Executor, id: string, state: 'completed
 }
 
 /**
- * Claims the completion of a task. The conditional update is the arbiter
- * between concurrent completions: exactly one of them sees the row change
- * from open to completed; the others get undefined and answer 409.
+ * Claims the completion of a task and writes its inbox event, in one
+ * statement (durable on its own: see StepRunner.stepAccepted). The
+ * conditional update is the arbiter between concurrent completions: exactly
+ * one of them sees the row change from open to completed; the others get
+ * undefined and answer 409.
  */
-export async function completeOpenHumanTask(db: Executor, id: string, variables: JsonObject): Promise<HumanTaskRow | undefined> {
-  return db
-    .updateTable('human_task')
-    .set({ state: 'completed', ended_at: sql`now()`, variables: JSON.stringify(variables) })
-    .where('id', '=', id)
-    .where('state', '=', 'open')
-    .returningAll()
-    .executeTakeFirst();
+export async function completeTaskWithEvent(db: Executor, id: string, variables: JsonObject): Promise<{ instanceId: string; inboxId: number } | undefined> {
+  const r = await sql<{ instance_id: string; inbox_id: number }>`
+    with t as (
+      update human_task set state = 'completed', ended_at = now(), variables = ${JSON.stringify(variables)}::jsonb
+       where id = ${id}::uuid and state = 'open'
+      returning instance_id
+    ),
+    e as (
+      insert into inbox (instance_id, kind, payload)
+      select t.instance_id, 'humanTaskCompleted', ${JSON.stringify({ taskId: id, variables })}::jsonb from t
+      returning id, instance_id
+    )
+    select instance_id, id as inbox_id from e`.execute(db);
+  const row = r.rows[0];
+  return row ? { instanceId: row.instance_id, inboxId: Number(row.inbox_id) } : undefined;
 }
 
 export async function getHumanTask(db: Executor, id: string): Promise<HumanTaskRow | undefined> {

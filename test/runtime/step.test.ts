@@ -4,6 +4,7 @@
  * engine failure that must become an incident instead of a poisoned queue.
  */
 import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
 import { EXAMPLE_FILE } from '../../src/boot.js';
@@ -313,5 +314,127 @@ describe('inline steps leave big instances to the step workers', () => {
     expect(await small.run(id)).toEqual({ kind: 'deferred' });
     expect((await getInstance(baton.db, id))!.rev).toBe(0);
     expect(await runner.run(id)).toMatchObject({ kind: 'stepped' });
+  });
+});
+
+const TWO_TASKS_MODEL = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-two" targetNamespace="t">
+  <bpmn:process id="two-tasks" isExecutable="true">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u1"/>
+    <bpmn:userTask id="u1"/>
+    <bpmn:boundaryEvent id="late1" attachedToRef="u1"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f_l1" sourceRef="late1" targetRef="x1"/><bpmn:endEvent id="x1"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="u1" targetRef="u2"/>
+    <bpmn:userTask id="u2"/>
+    <bpmn:boundaryEvent id="late2" attachedToRef="u2"><bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f_l2" sourceRef="late2" targetRef="x2"/><bpmn:endEvent id="x2"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="u2" targetRef="e"/><bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>`;
+
+describe('the optimistic step after an accepted completion (no lock, one guarded statement)', () => {
+  /** A logger that remembers its messages (debug and up). */
+  function recordingLogger() {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(String(JSON.parse(l).msg)) });
+    return { logger, lines };
+  }
+
+  async function openTasks(id: string) {
+    return (await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 })).map((t) => ({ element: t.element_id, state: t.state, id: t.id }));
+  }
+
+  it('writes the state, the next task and timer, drops the cancelled timer, and consumes the completion', async () => {
+    await baton.commands.deploy([{ name: 'two.bpmn', content: TWO_TASKS_MODEL }]);
+    const { logger, lines } = recordingLogger();
+    const inline = createStepRunner({ db: baton.db, transport: baton.transport, logger, evaluator, definitions: createDefinitionCache() });
+    const { createCommands } = await import('../../src/runtime/commands.js');
+    const commands = createCommands({ db: baton.db, transport: baton.transport, logger: silentLogger(), definitions: createDefinitionCache(), inlineSteps: inline });
+    const id = (await commands.startInstance({ processKey: 'two-tasks', variables: {} })).instance.id;
+    const [u1] = await openTasks(id);
+    const timersBefore = await baton.db.selectFrom('timer').select(['id', 'element_id']).where('instance_id', '=', id).execute();
+    expect(timersBefore.map((t) => t.element_id)).toEqual(['late1']);
+
+    await commands.completeTask(u1!.id, { who: 'ann' });
+    expect(lines).toContain('stepped optimistically');
+    const row = (await getInstance(baton.db, id))!;
+    expect(row).toMatchObject({ status: 'waiting', rev: 2 });
+    expect(row.state.scopes[row.state.rootScopeId]!.variables).toMatchObject({ who: 'ann' });
+    expect((await openTasks(id)).map(({ element, state }) => ({ element, state }))).toEqual([
+      { element: 'u1', state: 'completed' },
+      { element: 'u2', state: 'open' },
+    ]);
+    expect((await baton.db.selectFrom('timer').select('element_id').where('instance_id', '=', id).execute()).map((t) => t.element_id)).toEqual(['late2']);
+    const pending = await baton.db.selectFrom('inbox').select('id').where('instance_id', '=', id).where('processed_at', 'is', null).execute();
+    expect(pending).toEqual([]);
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.filter((h) => h.event === 'element_completed' && h.element_id === 'u1')).toHaveLength(1);
+    expect(await runner.run(id)).toEqual({ kind: 'idle' });
+
+    // the last task ends the instance: its remaining timer goes with it
+    const u2 = (await openTasks(id)).find((t) => t.element === 'u2')!;
+    await commands.completeTask(u2.id, {});
+    expect((await getInstance(baton.db, id))!).toMatchObject({ status: 'completed', ended_at: expect.any(Date) });
+    expect(await baton.db.selectFrom('timer').select('id').where('instance_id', '=', id).execute()).toEqual([]);
+  });
+
+  it('another step committing between its read and its write: it writes nothing and the completion is applied once', async () => {
+    const { completeTaskWithEvent } = await import('../../src/store/tasks.js');
+    const id = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
+    await runner.run(id);
+    const [task] = await listHumanTasks(baton.db, { processInstanceId: id, limit: 10 });
+    await completeTaskWithEvent(baton.db, task!.id, { who: 'dee' });
+    let raced = false;
+    // the ordinary step applies the completion after the optimistic step read, before it writes
+    const racing = runnerDuringStep(async () => {
+      raced = true;
+      expect(await runner.run(id)).toMatchObject({ kind: 'stepped', status: 'completed' });
+    });
+    const revAfterRace = async () => (await getInstance(baton.db, id))!.rev;
+    await racing.stepAccepted(id);
+    expect(raced).toBe(true);
+    const row = (await getInstance(baton.db, id))!;
+    expect(row.status).toBe('completed');
+    expect(row.state.scopes[row.state.rootScopeId]!.variables).toMatchObject({ label: 'done:dee' });
+    expect(await revAfterRace()).toBe(2); // start step, the racing step; nothing from the optimistic one
+    const history = await listHistory(baton.db, id, undefined, 100);
+    expect(history.filter((h) => h.event === 'element_completed' && h.element_id === 'u')).toHaveLength(1);
+    expect(history.filter((h) => h.event === 'instance_completed')).toHaveLength(1);
+  });
+
+  it('the guarded commit statement raises on a moved revision and keeps none of its writes', async () => {
+    const { commitStep, lockForStep, StepRaced } = await import('../../src/store/step.js');
+    const id = (await baton.commands.startInstance({ processKey: 'race', variables: {} })).instance.id;
+    const read = (await lockForStep(baton.db, id, 10, 0, false)) as { row: ProcessInstanceRow; events: InboxRow[] };
+    await runner.run(id); // another step commits meanwhile
+    const historyBefore = (await listHistory(baton.db, id, undefined, 100)).length;
+    const taskId = '00000000-0000-7000-8000-0000000000aa';
+    const timerId = '00000000-0000-7000-8000-0000000000bb';
+    await expect(
+      commitStep(baton.db, {
+        id,
+        rev: read.row.rev,
+        state: read.row.state,
+        status: 'running',
+        ended: true,
+        suspended: false,
+        consumed: read.events.map((e) => e.id),
+        history: [{ at: new Date().toISOString(), event: 'element_started', elementId: 'u', elementType: 'userTask', tokenId: null, scopeId: null }],
+        guard: {
+          processKey: 'race',
+          tasks: [{ id: taskId, elementId: 'u', tokenId: 't', name: null, kind: 'user', lane: null, candidateGroups: [], candidateUsers: [], assignee: null, formKey: null, properties: {} }],
+          jobs: [],
+          timers: [{ id: timerId, tokenId: 't', elementId: 'late', dueAt: new Date().toISOString(), cycle: null, definition: { kind: 'duration', expression: 'PT1H' } }],
+          timersCancelled: [],
+          tasksCompleted: [],
+        },
+      }),
+    ).rejects.toBeInstanceOf(StepRaced);
+    expect(await baton.db.selectFrom('human_task').select('id').where('id', '=', taskId).execute()).toEqual([]);
+    expect(await baton.db.selectFrom('timer').select('id').where('id', '=', timerId).execute()).toEqual([]);
+    // ended: true would have dropped the instance's waits; they are still there
+    expect((await baton.db.selectFrom('timer').select('element_id').where('instance_id', '=', id).execute()).map((t) => t.element_id)).toEqual(['late']);
+    expect((await listHistory(baton.db, id, undefined, 100)).length).toBe(historyBefore);
+    expect((await getInstance(baton.db, id))!).toMatchObject({ rev: 1, status: 'waiting' });
   });
 });
