@@ -97,7 +97,8 @@ export async function getInstance(db: Executor, id: string): Promise<ProcessInst
 
 export async function getInstances(db: Executor, ids: string[]): Promise<ProcessInstanceRow[]> {
   if (ids.length === 0) return [];
-  return db.selectFrom('process_instance').selectAll().where('id', 'in', ids).execute();
+  // = any(array): one statement text (one prepared statement) for any number of ids
+  return db.selectFrom('process_instance').selectAll().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
 }
 
 export interface InstanceFilter {

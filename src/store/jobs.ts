@@ -52,31 +52,40 @@ export async function claimServiceJobs(
   opts: { workerId: string; topics: string[]; max: number; lockMs: number },
 ): Promise<ServiceJobRow[]> {
   if (opts.topics.length === 0 || opts.max <= 0) return [];
-  const candidates = db
-    .selectFrom('service_job')
-    .select('id')
-    .where('topic', 'in', opts.topics)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('state', '=', 'available'), eb('available_at', '<=', sql<Date>`now()`)]),
-        eb.and([eb('state', '=', 'locked'), eb('lock_expires_at', '<', sql<Date>`now()`)]),
-      ]),
+  // Two candidate lists, each read through its own partial index in its own
+  // order (available jobs oldest first; locks that expired, oldest expiry
+  // first), rather than one OR over both states, which Postgres can only
+  // answer by scanning every job of the topic and sorting. At most `max` of
+  // either are locked (SKIP LOCKED: rows another worker is claiming are
+  // passed over, never waited for); expired locks go first, then the oldest
+  // available jobs. One statement: atomic without a transaction around it.
+  const r = await sql<ServiceJobRow>`
+    with expired as (
+      select id, lock_expires_at as since from service_job
+       where state = 'locked' and lock_expires_at < now() and topic = any(${opts.topics}::text[])
+       order by lock_expires_at
+       limit ${opts.max}
+       for update skip locked
+    ),
+    available as (
+      select id, available_at as since from service_job
+       where state = 'available' and available_at <= now() and topic = any(${opts.topics}::text[])
+       order by available_at
+       limit ${opts.max}
+       for update skip locked
+    ),
+    chosen as (
+      select id from (select id, 0 as rank, since from expired union all select id, 1 as rank, since from available) c
+       order by rank, since
+       limit ${opts.max}
     )
-    .orderBy('available_at')
-    .limit(opts.max)
-    .forUpdate()
-    .skipLocked();
-  return db
-    .updateTable('service_job')
-    .set({
-      state: 'locked',
-      attempts: sql`attempts + 1`,
-      worker_id: opts.workerId,
-      lock_expires_at: sql`now() + make_interval(secs => ${opts.lockMs / 1000})`,
-    })
-    .where('id', 'in', candidates)
-    .returningAll()
-    .execute();
+    update service_job j
+       set state = 'locked', attempts = attempts + 1, worker_id = ${opts.workerId},
+           lock_expires_at = now() + make_interval(secs => ${opts.lockMs / 1000})
+      from chosen
+     where j.id = chosen.id
+    returning j.*`.execute(db);
+  return r.rows;
 }
 
 export async function getServiceJob(db: Executor, id: string): Promise<ServiceJobRow | undefined> {

@@ -120,8 +120,9 @@ export async function commitStep(
       returning id
     ),
     m as (
+      -- by instance and id: exactly the pending index, whatever the plan
       update inbox set processed_at = now()
-      where id = any(${s.consumed}::bigint[]) and processed_at is null
+      where instance_id = ${s.id}::uuid and id = any(${s.consumed}::bigint[]) and processed_at is null
       returning 1
     ),
     h as (
