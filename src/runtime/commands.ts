@@ -209,12 +209,12 @@ export function createCommands(deps: CommandDeps) {
    * Accepts an input with one statement — durable on its own, so the answer
    * can be 2xx whatever happens next — and gets its instance stepped: by the
    * API at once with inline steps (StepRunner.stepAccepted: an optimistic
-   * step of one statement when it can), else by the doorbell.
+   * step of one statement when it can); otherwise `ring` (the inline locked
+   * step, else the doorbell).
    */
   async function acceptThenStep<T extends { instanceId: string }>(accept: (ex: Executor) => Promise<T>): Promise<T> {
     const out = await accept(db);
-    if (deps.inlineSteps) await deps.inlineSteps.stepAccepted(out.instanceId);
-    else await ring(out.instanceId);
+    if (!(await deps.inlineSteps?.stepAccepted(out.instanceId))) await ring(out.instanceId);
     return out;
   }
 

@@ -96,13 +96,13 @@ export interface StepRunner {
     input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
   /**
-   * Steps an instance whose input the caller has just accepted and committed
-   * (one statement, durable on its own): an optimistic step first, the
-   * ordinary one if that cannot be used or loses a race. Never throws: the
-   * input is accepted either way, and what is not stepped here is left to the
-   * step workers (doorbell) and the sweep.
+   * The optimistic step (see tryOptimistic) for an instance whose input the
+   * caller has just accepted and committed (one statement, durable on its
+   * own). True when it committed; false when it could not be used or lost a
+   * race, and the caller steps the ordinary way (`run`, or the doorbell).
+   * Never throws.
    */
-  stepAccepted(instanceId: string): Promise<void>;
+  stepAccepted(instanceId: string): Promise<boolean>;
 }
 
 /** What applying a run of inbox events gave (see applyInbox). */
@@ -343,23 +343,16 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     return { out, status: a.status };
   }
 
-  async function stepAccepted(instanceId: string): Promise<void> {
+  async function stepAccepted(instanceId: string): Promise<boolean> {
     try {
       const done = await tryOptimistic(instanceId);
-      if (done) {
-        deps.logger.debug({ instanceId, status: done.status }, 'stepped optimistically');
-        await ringAfterCommit(instanceId, done.out);
-        return;
-      }
+      if (!done) return false;
+      deps.logger.debug({ instanceId, status: done.status }, 'stepped optimistically');
+      await ringAfterCommit(instanceId, done.out);
+      return true;
     } catch (err) {
       deps.logger.info({ err, instanceId }, 'optimistic step failed; stepping the ordinary way');
-    }
-    try {
-      await runner.run(instanceId); // rings the doorbell itself for a locked or too big instance
-    } catch (err) {
-      // the input is accepted and durable: a step worker or the sweep applies it
-      deps.logger.warn({ err, instanceId }, 'could not step an accepted input; leaving it to the step workers');
-      await stepQueue.add({ instanceId }).catch(() => undefined);
+      return false;
     }
   }
 
