@@ -10,7 +10,7 @@ import { compileFiles, type ModelFile } from '../bpmn/index.js';
 import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '../engine/index.js';
 import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
-import { STEP_QUEUE, type StepDoorbell, type Transport } from '../queue/index.js';
+import { STEP_QUEUE, TIMER_CHANNEL, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db, Executor } from '../store/db.js';
 import {
   definitionByVersion,
@@ -107,7 +107,9 @@ export function createCommands(deps: CommandDeps) {
       for (const p of processes) latestByKey.delete(p.key);
     };
     forget();
-    return db.transaction().execute(async (trx) => {
+    // the earliest first occurrence of a timer start deployed here
+    let earliestTimerStart: Date | null = null;
+    const deployed = await db.transaction().execute(async (trx) => {
       await lockDeployments(trx);
       const deploymentId = uuidv7();
       let created = false;
@@ -127,7 +129,8 @@ export function createCommands(deps: CommandDeps) {
         result.push(def);
         pending.push(async () => {
           await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum });
-          await registerStartEvents(trx, def.id, p.key, p.graph);
+          const due = await registerStartEvents(trx, def.id, p.key, p.graph);
+          if (due && (earliestTimerStart === null || due < earliestTimerStart)) earliestTimerStart = due;
           await registerMessageCorrelations(trx, p.key, p.graph);
         });
       }
@@ -143,6 +146,13 @@ export function createCommands(deps: CommandDeps) {
       for (const insert of pending) await insert();
       return { id: deploymentId, processes: result };
     }).finally(forget);
+    // Committed: tell the schedulers, which otherwise look at schedules about once a second.
+    if (earliestTimerStart !== null) {
+      await deps.transport.publish(TIMER_CHANNEL, String((earliestTimerStart as Date).getTime())).catch((err: unknown) => {
+        deps.logger.warn({ err }, 'could not wake the schedulers; they look again within a second');
+      });
+    }
+    return deployed;
   }
 
   async function startInstance(input: {

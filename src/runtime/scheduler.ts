@@ -95,31 +95,61 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
     return started.length;
   }
 
-  async function fireDue(): Promise<number> {
+  // Timer-start schedules are few and rarely due: they are looked at when the
+  // earliest one is due, and at least every maxSleepMs (a deploy on another
+  // process wakes the loop through TIMER_CHANNEL, which also forces a look).
+  let schedulesDueAt = 0;
+  async function fireSchedulesIfDue(): Promise<number> {
+    if (Date.now() < schedulesDueAt) return 0;
     let n = 0;
-    // Timer-start schedules are few: one look per round (more while a batch comes back full).
     for (;;) {
       const s = await fireSchedules();
       n += s;
       if (s < 50) break;
     }
-    // Timers: while a batch comes back full, more are due right now. The
-    // doorbells of a batch ring while the next batch is claimed (at most one
-    // ring in flight): with 10,000 timers due in one second, waiting for each
-    // ring before claiming the next batch made the last ones late.
-    let ringing: Promise<void> = Promise.resolve();
-    try {
-      for (;;) {
-        const instances = await fireDueTimers(deps.db, batchSize);
-        await ringing;
-        ringing = ring(instances);
-        n += instances.length;
-        if (instances.length < batchSize) break;
-      }
-    } finally {
-      await ringing;
-    }
+    const ms = await msUntilNextSchedule(deps.db);
+    schedulesDueAt = Date.now() + Math.min(ms ?? Infinity, maxSleepMs);
     return n;
+  }
+
+  // The claim does not wait for the doorbells: with 10,000 timers due in one
+  // second, ringing a batch (BullMQ: ~0.1 ms of work per job) took longer
+  // than claiming the next, and a claim that waited for the previous ring
+  // made the later timers late. Rings go out one after another, in order;
+  // only with more than maxPendingRings batches still to ring does the claim
+  // wait (Redis slow or away: the ids wait in memory, bounded).
+  const maxPendingRings = 20;
+  const rings: Promise<void>[] = [];
+  async function fireTimerBatch(): Promise<number> {
+    const instances = await fireDueTimers(deps.db, batchSize);
+    if (instances.length === 0) return 0;
+    const ringing = (rings.at(-1) ?? Promise.resolve()).then(() => ring(instances));
+    rings.push(ringing);
+    // ring() never rejects and the chain settles in order, so the oldest is the one done
+    void ringing.then(() => rings.shift());
+    while (rings.length > maxPendingRings) await rings[0];
+    return instances.length;
+  }
+  /** settles when every batch fired so far has been rung for */
+  const allRung = () => rings.at(-1) ?? Promise.resolve();
+
+  /** One round: due schedules, then due timers while batches come back full. */
+  async function fireRound(): Promise<number> {
+    let n = await fireSchedulesIfDue();
+    for (;;) {
+      const fired = await fireTimerBatch();
+      n += fired;
+      if (fired < batchSize) return n;
+    }
+  }
+
+  async function fireDue(): Promise<number> {
+    schedulesDueAt = 0;
+    try {
+      return await fireRound();
+    } finally {
+      await allRung();
+    }
   }
 
   // ---- the timer loop: sleep until the next due time or a wake-up --------
@@ -127,21 +157,23 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   let wakeAt = Infinity;
   const unsubscribe = deps.transport.subscribe(TIMER_CHANNEL, (message) => {
     const due = Number(message);
+    if (!Number.isFinite(due)) return;
+    // A timer-start schedule due sooner than we planned to look (a deploy).
+    if (due < schedulesDueAt) schedulesDueAt = due;
     // Only a timer due before we planned to wake is worth waking for.
-    if (Number.isFinite(due) && due < wakeAt) wake?.();
+    if (due < wakeAt) wake?.();
   });
 
   async function timerLoop(): Promise<void> {
     while (!stopped) {
       try {
-        const fired = await fireDue();
-        const [t, s] = await Promise.all([msUntilNextTimer(deps.db), msUntilNextSchedule(deps.db)]);
-        let next = Math.min(t ?? Infinity, s ?? Infinity, maxSleepMs);
-        if (next <= 0) {
-          if (fired > 0) continue;
-          // Due but not claimable: another scheduler holds it right now. Do not spin.
-          next = 10;
-        }
+        // While timers keep coming, claim again at once: the next-due query
+        // is only worth its round trip when the last round found nothing.
+        if ((await fireRound()) > 0) continue;
+        const t = await msUntilNextTimer(deps.db);
+        let next = Math.min(t ?? Infinity, schedulesDueAt - Date.now(), maxSleepMs);
+        // Due but not claimable: another scheduler holds it right now. Do not spin.
+        if (next <= 0) next = 10;
         await new Promise<void>((resolve) => {
           wakeAt = Date.now() + next;
           const timer = setTimeout(done, next);
@@ -158,6 +190,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
         await new Promise((r) => setTimeout(r, Math.min(1000, maxSleepMs)));
       }
     }
+    await allRung();
   }
 
   // ---- the sweep loop ----------------------------------------------------

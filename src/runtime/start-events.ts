@@ -1,7 +1,8 @@
 /**
  * At deploy: the message, signal and timer start events of a new version
  * replace those of the previous version of the same key (only the latest
- * version starts on events, as in Camunda). Timer starts become schedules.
+ * version starts on events, as in Camunda). Timer starts become schedules;
+ * the earliest first occurrence is returned, for the schedulers' wake-up.
  */
 import type { ProcessGraph } from '../bpmn/types.js';
 import type { JsonObject } from '../errors.js';
@@ -10,10 +11,11 @@ import type { Executor } from '../store/db.js';
 import { deleteStartEventsOfKey, insertStartEvents, insertTimerSchedule } from '../store/messages.js';
 import { firstOccurrence } from './schedules.js';
 
-export async function registerStartEvents(trx: Executor, definitionId: string, processKey: string, graph: ProcessGraph, now = new Date()): Promise<void> {
+export async function registerStartEvents(trx: Executor, definitionId: string, processKey: string, graph: ProcessGraph, now = new Date()): Promise<Date | null> {
   await deleteStartEventsOfKey(trx, processKey);
   const root = graph.scopes[graph.rootScopeId];
-  if (!root) return;
+  if (!root) return null;
+  let earliest: Date | null = null;
   const rows: Parameters<typeof insertStartEvents>[1] = [];
   for (const id of root.startEventIds) {
     const el = graph.elements[id];
@@ -34,7 +36,9 @@ export async function registerStartEvents(trx: Executor, definitionId: string, p
         remaining: first.remaining,
         spec,
       });
+      if (first.due && (earliest === null || first.due < earliest)) earliest = first.due;
     }
   }
   await insertStartEvents(trx, rows);
+  return earliest;
 }
