@@ -161,14 +161,14 @@ if (want('1')) {
 // ---- 2. service task with an external worker ------------------------------------------------
 if (want('2')) {
   const r = await step('serviceTask', '2. service task + external worker', () =>
-    serviceTask({ starters: Math.max(8, concurrency / 2), workers: 2, maxTasks: 50, backlog: 500, peakMs: SIZES.svcPeakMs, halfMs: SIZES.svcHalfMs }),
+    serviceTask({ starters: Math.max(8, concurrency / 2), workers: 2, maxTasks: 50, backlog: 500, peakMs: SIZES.svcPeakMs, halfMs: SIZES.svcHalfMs, targetRate: 500 }),
   );
   if (r) {
     const w = '2. service task, external worker over HTTP';
     add(w, `completed PI/s at peak (${r.starters} starters, ${r.workers} workers × ${r.maxTasks} jobs)`, r.peak.completedPerSec, '≥ 500', toPg(r.peak.completedPerSec), r.peak.completedPerSec >= 500);
     add(w, 'latency at peak (ended_at − started_at) p50 / p95 / p99 ms', lat(r.peak.serverLatencyMs));
     add(w, 'CPU ms per completed instance at peak', cpuLine(r.peak.cpu));
-    add(w, `latency at half peak (${r.half.targetRate}/s${checkpoints(r.half)}) p50 / p95 / p99 ms`, lat(r.half.serverLatencyMs), 'p99 < 100 ms', '', r.half.serverLatencyMs.p99 < 100);
+    add(w, `latency at max(half peak, 500/s) (${r.half.targetRate}/s${checkpoints(r.half)}) p50 / p95 / p99 ms`, lat(r.half.serverLatencyMs), 'p99 < 100 ms', '', r.half.serverLatencyMs.p99 < 100);
     add(w, 'Postgres rows written / bytes retained per completed instance', `${r.pg.rowsWrittenPerInstance} / ${r.pg.bytesRetainedPerInstance}`);
   }
 }
