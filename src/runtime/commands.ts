@@ -107,8 +107,8 @@ export function createCommands(deps: CommandDeps) {
       for (const p of processes) latestByKey.delete(p.key);
     };
     forget();
-    // the earliest first occurrence of a timer start deployed here
-    let earliestTimerStart: Date | null = null;
+    // first occurrences of the timer starts deployed here
+    const timerStarts: number[] = [];
     const deployed = await db.transaction().execute(async (trx) => {
       await lockDeployments(trx);
       const deploymentId = uuidv7();
@@ -130,7 +130,7 @@ export function createCommands(deps: CommandDeps) {
         pending.push(async () => {
           await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum });
           const due = await registerStartEvents(trx, def.id, p.key, p.graph);
-          if (due && (earliestTimerStart === null || due < earliestTimerStart)) earliestTimerStart = due;
+          if (due) timerStarts.push(due.getTime());
           await registerMessageCorrelations(trx, p.key, p.graph);
         });
       }
@@ -147,8 +147,8 @@ export function createCommands(deps: CommandDeps) {
       return { id: deploymentId, processes: result };
     }).finally(forget);
     // Committed: tell the schedulers, which otherwise look at schedules about once a second.
-    if (earliestTimerStart !== null) {
-      await deps.transport.publish(TIMER_CHANNEL, String((earliestTimerStart as Date).getTime())).catch((err: unknown) => {
+    if (timerStarts.length > 0) {
+      await deps.transport.publish(TIMER_CHANNEL, String(Math.min(...timerStarts))).catch((err: unknown) => {
         deps.logger.warn({ err }, 'could not wake the schedulers; they look again within a second');
       });
     }
