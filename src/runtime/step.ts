@@ -23,7 +23,7 @@ import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
 import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
-import { commitStep, insertSteppedInstances, lockForStep, StepRaced, type StepOpenings } from '../store/step.js';
+import { commitStep, insertSteppedInstances, lockForStep, readForStep, StepRaced, type StepOpenings } from '../store/step.js';
 import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
 import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import type { JsonObject } from '../errors.js';
@@ -301,7 +301,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
    * does, only how many statements it takes.
    */
   async function tryOptimistic(instanceId: string): Promise<{ out: EffectOutput; status: string } | false> {
-    const read = await lockForStep(deps.db, instanceId, batchSize, deps.maxStateBytes ?? 0, false);
+    const read = await readForStep(deps.db, instanceId, batchSize, deps.maxStateBytes ?? 0);
     if (!read || read === 'too_big') return false;
     const events = outcomesFirst(read.events);
     if (events.length === 0 || events.length >= batchSize) return false;

@@ -12,6 +12,8 @@ import { BATCH_SPAN, historyEntriesJson, historyEntryRows } from './history.js';
 import { humanTaskColumns } from './tasks.js';
 import type { InboxRow, ProcessInstanceRow } from './schema.js';
 
+type StepInput = { row: ProcessInstanceRow; events: InboxRow[] } | 'too_big' | undefined;
+
 /**
  * Locks the instance row (SKIP LOCKED: a row another step holds is not waited
  * for) and reads up to `limit` pending inbox rows, oldest first, in one
@@ -20,20 +22,22 @@ import type { InboxRow, ProcessInstanceRow } from './schema.js';
  * between): they may then include rows that step consumed. `commitStep`
  * detects that (it marks only rows still pending and counts them) and the
  * step is rolled back and run again; nothing is applied twice.
+ * When the stored state is larger than `maxStateBytes` (> 0) the answer is
+ * 'too_big' and the state is not even sent (the caller's transaction ends at once).
  */
-export async function lockForStep(
-  db: Executor,
-  id: string,
-  limit: number,
-  /** when the stored state is larger than this, lock nothing and answer 'too_big' (the state is not even sent) */
-  maxStateBytes = 0,
-  /**
-   * false: read only, take no lock (the optimistic step, whose one commit
-   * statement is guarded instead: see commitStep's `guard`)
-   */
-  lock = true,
-): Promise<{ row: ProcessInstanceRow; events: InboxRow[] } | 'too_big' | undefined> {
-  // (the row is locked either way; a 'too_big' caller's transaction ends at once)
+export function lockForStep(db: Executor, id: string, limit: number, maxStateBytes = 0): Promise<StepInput> {
+  return readStepInput(db, id, limit, maxStateBytes, true);
+}
+
+/**
+ * The same read without a lock: the optimistic step's snapshot, whose one
+ * commit statement is guarded instead (see commitStep's `guard`).
+ */
+export function readForStep(db: Executor, id: string, limit: number, maxStateBytes = 0): Promise<StepInput> {
+  return readStepInput(db, id, limit, maxStateBytes, false);
+}
+
+async function readStepInput(db: Executor, id: string, limit: number, maxStateBytes: number, lock: boolean): Promise<StepInput> {
   const r = await sql<
     Omit<ProcessInstanceRow, 'state'> & { state: ProcessInstanceRow['state'] | null; pending: Array<Omit<InboxRow, 'created_at' | 'processed_at'> & { created_at: string }> }
   >`
