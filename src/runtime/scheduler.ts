@@ -117,7 +117,9 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   // than claiming the next, and a claim that waited for the previous ring
   // made the later timers late. Rings go out one after another, in order;
   // only with more than maxPendingRings batches still to ring does the claim
-  // wait (Redis slow or away: the ids wait in memory, bounded).
+  // wait (Redis slow: the ids wait in memory, bounded). A send to a lost Redis
+  // fails at once or after the transport's send timeout, and the sweep rings
+  // for those instances later: the fired inbox rows are already committed.
   const maxPendingRings = 20;
   const rings: Promise<void>[] = [];
   async function fireTimerBatch(): Promise<number> {
