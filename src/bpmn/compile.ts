@@ -612,7 +612,7 @@ function compileProcessElement(
       }
       case 'inclusiveGateway':
         if (outs.length === 0) report('gateway has no outgoing sequence flow');
-        elements[id] = { ...base, type, defaultFlow, upstream: [] };
+        elements[id] = { ...base, type, defaultFlow, reach: {} };
         break;
       case 'eventBasedGateway': {
         if (outs.length < 2) report('event-based gateway needs at least two outgoing sequence flows');
@@ -654,7 +654,7 @@ function compileProcessElement(
             problems.push({ file, elementId: f, message: `sequence flow '${f}' leaves parallel gateway '${id}' and must not have a condition` });
           }
         }
-        elements[id] = { ...base, type };
+        elements[id] = { ...base, type, reach: {} };
         break;
       case 'task':
         elements[id] = { ...activity(), type };
@@ -715,22 +715,23 @@ function compileProcessElement(
     if (targetId === undefined) problem(id, `no link catch event named '${el.eventDefinition.linkName}' in this scope`);
     else elements[id] = { ...el, eventDefinition: { ...el.eventDefinition, targetId } };
   }
-  // what can still reach each inclusive gateway
+  // what can still reach each join
   const preds = predecessors(elements, flows);
-  let upstreamTotal = 0;
+  let reachTotal = 0;
   for (const [id, el] of Object.entries(elements)) {
-    if (el.type !== 'inclusiveGateway') continue;
-    const upstream = upstreamOf(id, preds);
-    // Each gateway stores its upstream set in the graph, so the graph grows
-    // with gateways × elements; a chain of thousands of inclusive gateways
-    // would take seconds to compile and megabytes to store. No real model
-    // comes near this budget.
-    upstreamTotal += upstream.length;
-    if (upstreamTotal > MAX_UPSTREAM_TOTAL) {
-      problem(id, `too many elements lead to inclusive gateways (more than ${MAX_UPSTREAM_TOTAL} in all); split the process`);
+    if (el.type !== 'inclusiveGateway' && el.type !== 'parallelGateway') continue;
+    if (el.incoming.length < 2) continue;
+    const reach = joinReachOf(el, flows, preds);
+    // Each join stores its reach in the graph, so the graph grows with
+    // joins × elements × incoming flows; a chain of thousands of joins would
+    // take seconds to compile and megabytes to store. No real model comes near
+    // this budget.
+    for (const r of Object.values(reach)) reachTotal += r.length;
+    if (reachTotal > MAX_REACH_TOTAL) {
+      problem(id, `too many elements lead to joining gateways (more than ${MAX_REACH_TOTAL} in all); split the process`);
       break;
     }
-    elements[id] = { ...el, upstream };
+    elements[id] = { ...el, reach };
   }
 
   if (problems.length > 0) return { graph: null, problems };
@@ -822,8 +823,8 @@ function isActivityType(type: ElementType | null): boolean {
   return type !== null && ACTIVITY_TYPES.has(type);
 }
 
-/** Sum of the upstream sets of all inclusive gateways of one process, at most. */
-const MAX_UPSTREAM_TOTAL = 1_000_000;
+/** Sum of the reach entries of all joins of one process, at most. */
+const MAX_REACH_TOTAL = 1_000_000;
 
 /**
  * Reverse edges of a process: sequence flows, boundary events (reached from
@@ -841,17 +842,27 @@ function predecessors(elements: Record<string, GraphElement>, flows: Record<stri
   return preds;
 }
 
-/** Elements of the gateway's scope from which it can be reached without passing through it. */
-function upstreamOf(gatewayId: string, preds: Map<string, string[]>): string[] {
-  const seen = new Set<string>();
-  const todo = [...(preds.get(gatewayId) ?? [])];
-  for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
-    if (id === gatewayId || seen.has(id)) continue;
-    seen.add(id);
-    const more = preds.get(id);
-    if (more) for (const p of more) todo.push(p);
-  }
-  return [...seen].sort();
+/**
+ * For each incoming flow of the join, walks backwards from the flow's source
+ * without passing through the join, and notes the flow's index on every
+ * element met: the elements from which that flow can still be reached.
+ */
+function joinReachOf(join: GraphElement, flows: Record<string, GraphFlow>, preds: Map<string, string[]>): Record<string, number[]> {
+  const reach: Record<string, number[]> = {};
+  join.incoming.forEach((flowId, index) => {
+    const source = flows[flowId]?.sourceId;
+    if (source === undefined) return;
+    const seen = new Set<string>();
+    const todo = [source];
+    for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+      if (id === join.id || seen.has(id)) continue;
+      seen.add(id);
+      (reach[id] ??= []).push(index);
+      const more = preds.get(id);
+      if (more) for (const p of more) todo.push(p);
+    }
+  });
+  return reach;
 }
 
 /** Lane names by flow node id; nested lanes are visited after their parent so the innermost wins. */

@@ -35,7 +35,7 @@
  * | `default` flow                       | supported on exclusive and inclusive gateways and activities            |
  * | exclusiveGateway                     | supported (decision and merge)                                         |
  * | parallelGateway                      | supported (fork, join, mixed)                                          |
- * | inclusiveGateway                     | supported (fork, join that waits for the tokens that can still arrive; `upstream` precomputed) |
+ * | inclusiveGateway                     | supported (fork, join of one token per flow that waits for the tokens that can still arrive; `reach` precomputed) |
  * | eventBasedGateway                    | supported; its flows must lead to timer/message/signal/conditional catch events or receive tasks |
  * | complexGateway                       | not supported yet                                                       |
  * | task                                 | supported (pass-through)                                               |

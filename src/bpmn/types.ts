@@ -185,20 +185,31 @@ export interface ExclusiveGatewayElement extends ElementBase {
   readonly defaultFlow: string | null;
 }
 
+/**
+ * What can still reach a join (a parallel or inclusive gateway with several
+ * incoming flows): for every element of the gateway's scope from which one of
+ * its incoming flows can be reached without passing through the gateway (over
+ * sequence flows, attached boundary events and links), the indices (into
+ * `incoming`) of the incoming flows it can reach. The source of an incoming
+ * flow reaches that flow. Empty for a gateway with fewer than two incoming flows.
+ */
+export type JoinReach = Readonly<Record<string, readonly number[]>>;
+
 export interface ParallelGatewayElement extends ElementBase {
   readonly type: 'parallelGateway';
+  /** see JoinReach: a join whose missing flows no live token can reach can never fire */
+  readonly reach: JoinReach;
 }
 
 export interface InclusiveGatewayElement extends ElementBase {
   readonly type: 'inclusiveGateway';
   readonly defaultFlow: string | null;
   /**
-   * Elements of the gateway's scope from which the gateway can be reached
-   * without passing through it (over sequence flows, attached boundary events
-   * and links), sorted. A live token on one of them may still arrive, so the
-   * join waits for it.
+   * see JoinReach: a live token on an element that can reach an incoming flow
+   * still without a token, and none that has one, may still arrive, so the
+   * join waits for it (BPMN 2.0 §13.4.3)
    */
-  readonly upstream: readonly string[];
+  readonly reach: JoinReach;
 }
 
 export interface EventBasedGatewayElement extends ElementBase {

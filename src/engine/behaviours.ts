@@ -235,7 +235,14 @@ export const behaviours: BehaviourTable = {
   inclusiveGateway: (run, token, el) => {
     if (el.incoming.length > 1) {
       token.state = 'joining';
-      if (!run.tryInclusiveJoin(el.id, token.scopeId, token)) return;
+      const survivor = run.tryInclusiveJoin(el.id, token.scopeId, token);
+      if (!survivor) return;
+      if (survivor !== token) {
+        // the token came on a flow that already had one: the earlier token goes on, this one waits for the next activation
+        survivor.resumeAt = 'leave';
+        run.ready(survivor);
+        return;
+      }
     }
     run.complete(token, el);
   },

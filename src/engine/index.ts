@@ -36,17 +36,25 @@
  *   throws → `condition_error` (message and line from the ExpressionError).
  * - Parallel gateway: joins per scope instance, one token per incoming flow
  *   (extra tokens on a satisfied flow wait for the next round), then forks on
- *   every outgoing flow.
+ *   every outgoing flow. A join that waits for a flow no live token of its
+ *   scope instance can reach any more (an exclusive split feeding it, a branch
+ *   that ended elsewhere, a leftover token of an earlier round) gets a
+ *   `join_cannot_fire` incident naming the gateway and the flows, instead of
+ *   leaving the instance silently waiting.
  * - Inclusive gateway: forks like an activity (every true condition, the
  *   default only when none holds, none and no default → `no_matching_flow`).
- *   The join (several incoming flows) fires when no live token of the same
- *   scope instance can still arrive: none sits on an element of the
- *   gateway's precomputed `upstream` set (elements from which it is reachable
- *   without passing through it, over flows, boundary events and links; a token
- *   in a nested scope counts as its ancestor token in this scope) and none is
- *   about to execute the gateway. All tokens waiting there merge into one
- *   (Camunda 7/8). The check runs on arrival and again whenever the engine
- *   settles, so a branch that ends elsewhere releases the join.
+ *   The join (several incoming flows) follows BPMN 2.0 §13.4.3: it fires when
+ *   at least one incoming flow has a token and no live token of the same
+ *   scope instance can still reach an incoming flow without a token while it
+ *   cannot reach one with a token (the gateway's precomputed `reach`: which
+ *   incoming flows each element can reach without passing through the
+ *   gateway, over flows, boundary events and links; a token in a nested scope
+ *   counts as its ancestor token in this scope; a token about to execute the
+ *   gateway counts as on the flow it arrives by). It consumes one token per
+ *   incoming flow that has one, the earliest there; a second token on the same
+ *   flow is a later activation of its own (Camunda 7/8 merge every waiting
+ *   token into one, losing it). The check runs on arrival and again whenever
+ *   the engine settles, so a branch that ends elsewhere releases the join.
  * - Event-based gateway: the token waits on the gateway while a trigger is
  *   open for every catch event / receive task after it; the first to fire
  *   wins, the others are closed in the same step (timerCancelled /

@@ -27,6 +27,22 @@ import { continueCompensation, recordCompensable } from './compensation.js';
 
 export const DEFAULT_MAX_ELEMENT_EXECUTIONS = 10_000;
 
+/** Whether a graph has joins the engine must look at when it settles (cached: a Run is made per step). */
+interface GraphJoins {
+  inclusive: boolean;
+  parallel: boolean;
+}
+const graphJoins = new WeakMap<ProcessGraph, GraphJoins>();
+function joinsOf(graph: ProcessGraph): GraphJoins {
+  let joins = graphJoins.get(graph);
+  if (!joins) {
+    const multi = Object.values(graph.elements).filter((e) => e.incoming.length > 1);
+    joins = { inclusive: multi.some((e) => e.type === 'inclusiveGateway'), parallel: multi.some((e) => e.type === 'parallelGateway') };
+    graphJoins.set(graph, joins);
+  }
+  return joins;
+}
+
 /**
  * Copy-on-write view of a record of tokens or scopes. The first read of an
  * entry through the proxy replaces it (in the working record only) by a copy
@@ -126,7 +142,7 @@ export class Run {
 
   private readonly tokenView: CopyOnWrite<Token> | null;
   private readonly scopeView: CopyOnWrite<ScopeInstance> | null;
-  private readonly hasInclusiveJoins: boolean;
+  private readonly joins: GraphJoins;
 
   /** `state` is never mutated: the Run works on a copy-on-write view of it. */
   constructor(
@@ -141,7 +157,7 @@ export class Run {
       this.scopeView = null;
       this.state = state;
       this.maxExecutions = ctx.maxElementExecutions ?? DEFAULT_MAX_ELEMENT_EXECUTIONS;
-      this.hasInclusiveJoins = Object.values(graph.elements).some((e) => e.type === 'inclusiveGateway' && e.incoming.length > 1);
+      this.joins = joinsOf(graph);
       return;
     }
     this.tokenView = new CopyOnWrite(state.tokens, copyToken);
@@ -157,7 +173,7 @@ export class Run {
     }
     if (state.parent) this.state.parent = { ...state.parent };
     this.maxExecutions = ctx.maxElementExecutions ?? DEFAULT_MAX_ELEMENT_EXECUTIONS;
-    this.hasInclusiveJoins = Object.values(graph.elements).some((e) => e.type === 'inclusiveGateway' && e.incoming.length > 1);
+    this.joins = joinsOf(graph);
   }
 
   /** Live tokens for reading only (no copy); get a mutable one through `state.tokens[id]`. */
@@ -437,20 +453,26 @@ export class Run {
 
   /**
    * Runs when no token is ready: an inclusive join whose missing tokens can no
-   * longer arrive fires; conditions of conditional triggers are evaluated when
-   * variables changed. Returns true when that made a token ready.
+   * longer arrive fires; a parallel join that can never fire gets an incident;
+   * conditions of conditional triggers are evaluated when variables changed.
+   * Returns true when that made a token ready.
    */
   private settle(): boolean {
-    for (const t of this.hasInclusiveJoins ? this.rawTokens() : []) {
-      if (t.state !== 'joining') continue;
-      const el = this.graph.elements[t.elementId];
-      if (el?.type !== 'inclusiveGateway') continue;
-      const survivor = this.tryInclusiveJoin(el.id, t.scopeId, null);
-      if (survivor) {
-        survivor.resumeAt = 'leave';
-        this.fresh.push(survivor.id);
-        return true;
+    if (this.joins.inclusive || this.joins.parallel) {
+      const parallel: Token[] = [];
+      for (const t of this.rawTokens()) {
+        if (t.state !== 'joining') continue;
+        const el = this.graph.elements[t.elementId];
+        if (el?.type === 'inclusiveGateway') {
+          const survivor = this.tryInclusiveJoin(el.id, t.scopeId, null);
+          if (survivor) {
+            survivor.resumeAt = 'leave';
+            this.fresh.push(survivor.id);
+            return true;
+          }
+        } else if (el?.type === 'parallelGateway') parallel.push(t);
       }
+      for (const t of parallel) this.checkParallelJoin(t);
     }
     if (this.conditionsDirty) {
       this.conditionsDirty = false;
@@ -461,40 +483,105 @@ export class Run {
   }
 
   /**
-   * Inclusive join: fires when no live token of the scope instance (counting a
-   * token inside a nested scope as its ancestor in this scope) sits on an
-   * element from which the gateway is still reachable, and no other token is
-   * about to arrive at it. The joining tokens are merged into `into` (or the
-   * first of them); returns the surviving token, or null while waiting.
+   * The ancestor of a live token in scope instance `scopeId` (the token itself,
+   * or the token its nested scope hangs on), or undefined when it lives elsewhere.
+   */
+  private ancestorIn(t: Token, scopeId: string): Token | undefined {
+    let a: Token | undefined = t;
+    while (a && a.scopeId !== scopeId) {
+      const s: ScopeInstance | undefined = this.state.scopes[a.scopeId];
+      a = s && s.parentTokenId !== null ? this.state.tokens[s.parentTokenId] : undefined;
+    }
+    return a;
+  }
+
+  /**
+   * Inclusive join (BPMN 2.0 §13.4.3): fires when at least one incoming flow
+   * has a token and no live token of the scope instance (a token inside a
+   * nested scope counts as its ancestor in this scope) can still reach an
+   * incoming flow that has no token while it cannot reach one that has (the
+   * gateway's precomputed `reach`); a token about to execute the gateway
+   * counts as being on the flow it arrives by. It consumes one token from
+   * each incoming flow that has one, the earliest to arrive there; a second
+   * token on the same flow stays for an activation of its own. The consumed
+   * tokens merge into `into` when it is one of them, else into the first;
+   * returns the surviving token, or null while the join waits.
    */
   tryInclusiveJoin(gatewayId: string, scopeId: string, into: Token | null): Token | null {
     const el = this.element(gatewayId);
     if (el.type !== 'inclusiveGateway') return null;
-    const upstream = new Set(el.upstream);
-    const joining: Token[] = [];
+    const n = el.incoming.length;
+    const first: (Token | undefined)[] = new Array<Token | undefined>(n);
+    const arriving: number[] = [];
+    const elsewhere: Token[] = [];
     for (const t of this.rawTokens()) {
       if (t.scopeId === scopeId && t.elementId === gatewayId) {
-        if (t.state === 'joining') joining.push(t);
-        else if (t.id !== into?.id) return null; // about to arrive
+        const i = t.arrivedVia !== undefined ? el.incoming.indexOf(t.arrivedVia) : -1;
+        if (t.state === 'joining' && i >= 0) first[i] ??= t;
+        else if (t.state === 'ready' && t.id !== into?.id && i >= 0) arriving.push(i);
         continue;
       }
-      let a: Token | undefined = t;
-      while (a && a.scopeId !== scopeId) {
-        const s: ScopeInstance | undefined = this.state.scopes[a.scopeId];
-        a = s && s.parentTokenId !== null ? this.state.tokens[s.parentTokenId] : undefined;
-      }
-      if (a && upstream.has(a.elementId)) return null;
+      elsewhere.push(t);
     }
-    const first = joining[0];
-    const survivor = into ?? (first ? this.state.tokens[first.id] : undefined);
+    const filled = (i: number): boolean => first[i] !== undefined;
+    if (!first.some((t) => t !== undefined)) return null;
+    if (arriving.some((i) => !filled(i))) return null;
+    for (const t of elsewhere) {
+      const a = this.ancestorIn(t, scopeId);
+      const r = a ? el.reach[a.elementId] : undefined;
+      if (r && r.some((i) => !filled(i)) && !r.some(filled)) return null;
+    }
+    const chosen = first.filter((t): t is Token => t !== undefined);
+    const survivorId = into && chosen.some((t) => t.id === into.id) ? into.id : (chosen[0] as Token).id;
+    const survivor = into?.id === survivorId ? into : this.state.tokens[survivorId];
     if (!survivor) return null;
-    for (const t of joining) {
+    for (const t of chosen) {
       if (t.id === survivor.id) continue;
       this.history('element_completed', { elementId: el.id, elementType: el.type, tokenId: t.id, scopeId: t.scopeId, data: { mergedInto: survivor.id } });
       delete this.state.tokens[t.id];
     }
     survivor.state = 'ready';
     return survivor;
+  }
+
+  /**
+   * A parallel join that waits for a flow no live token of its scope instance
+   * can reach any more (an exclusive split feeding it, a branch that ended
+   * elsewhere) would leave the instance waiting forever without saying why:
+   * its earliest waiting token gets a `join_cannot_fire` incident naming the
+   * gateway and the flows that can no longer get a token. Once per gateway and
+   * scope instance: an incident already there stands for the rest.
+   */
+  private checkParallelJoin(token: Token): void {
+    const el = this.graph.elements[token.elementId];
+    if (el?.type !== 'parallelGateway' || this.state.tokens[token.id]?.state !== 'joining') return;
+    const filled = new Set<string>();
+    let firstJoining: Token | undefined;
+    const elsewhere: Token[] = [];
+    for (const t of this.rawTokens()) {
+      if (t.scopeId === token.scopeId && t.elementId === el.id) {
+        if (t.state === 'incident') return;
+        if (t.state === 'joining' && t.arrivedVia !== undefined) filled.add(t.arrivedVia);
+        firstJoining ??= t.state === 'joining' ? t : undefined;
+        continue;
+      }
+      elsewhere.push(t);
+    }
+    const reachable = new Set<number>();
+    for (const t of elsewhere) {
+      const a = this.ancestorIn(t, token.scopeId);
+      for (const i of (a ? el.reach[a.elementId] : undefined) ?? []) reachable.add(i);
+    }
+    const dead = el.incoming.filter((f, i) => !filled.has(f) && !reachable.has(i));
+    if (dead.length === 0 || !firstJoining) return;
+    const victim = this.state.tokens[firstJoining.id];
+    if (!victim) return;
+    const waiting = el.incoming.filter((f) => filled.has(f));
+    this.incident(
+      victim,
+      'join_cannot_fire',
+      `parallel gateway '${el.id}' can never fire: no token can reach its incoming flow${dead.length > 1 ? 's' : ''} ${dead.map((f) => `'${f}'`).join(', ')} any more (tokens wait on ${waiting.map((f) => `'${f}'`).join(', ')})`,
+    );
   }
 
   /** Executes the token's element: history, spiff preScript, then the element type's behaviour. */

@@ -202,7 +202,7 @@ describe('compiled graph', () => {
     expect(processes).toHaveLength(names.length);
   });
 
-  it('compiles boundary events, links, inclusive upstream sets, loops and call activities into the graph', async () => {
+  it('compiles boundary events, links, what reaches each join, loops and call activities into the graph', async () => {
     const [boundary] = await compileFixture('boundary-timers.bpmn');
     expect(boundary?.elements['review']?.boundaryEventIds).toEqual(['remind', 'too_late']);
     expect(boundary?.elements['remind']).toMatchObject({
@@ -215,7 +215,13 @@ describe('compiled graph', () => {
     expect(links?.elements['jump']).toMatchObject({ eventDefinition: { kind: 'link', linkName: 'ToEnd', targetId: 'landing' } });
     expect(links?.elements['wait_payment']).toMatchObject({ eventDefinition: { kind: 'message', messageName: 'payment', correlationKey: 'orderId' } });
     const [loops] = await compileFixture('inclusive-loops-upstream.bpmn');
-    expect(loops?.elements['join']).toMatchObject({ type: 'inclusiveGateway', upstream: ['a', 'b', 'b_ok', 'fork', 'merge', 'again', 'count', 'start'].sort() });
+    // per element: which of the join's incoming flows (a_j = 0, b_j = 1) it can still reach
+    expect(loops?.elements['join']).toMatchObject({
+      type: 'inclusiveGateway',
+      incoming: ['a_j', 'b_j'],
+      reach: { a: [0], b: [1], b_ok: [1], fork: [0, 1], merge: [0, 1], again: [0, 1], count: [0, 1], start: [0, 1] },
+    });
+    expect(Object.keys((loops?.elements['join'] as { reach: object }).reach).sort()).toEqual(['a', 'again', 'b', 'b_ok', 'count', 'fork', 'merge', 'start']);
     const mi = await compileFixture('mi-forms.bpmn');
     expect(mi.find((g) => g.key === 'mi_spiff')?.elements['square']).toMatchObject({
       loop: { kind: 'multiInstance', sequential: true, inputCollection: 'numbers', inputElement: 'n', outputCollection: 'squares', outputElement: 'sq' },

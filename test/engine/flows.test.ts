@@ -55,12 +55,14 @@ describe('parallel gateway', () => {
     expect(inst.path().filter((id) => id === 'merge')).toHaveLength(2);
 
     inst.completeTask('wait');
-    // one j1 token and the j2 token joined and went on to the end; the other j1 token waits
+    // one j1 token and the j2 token joined and went on to the end; the other j1 token is left,
+    // and since nothing can bring another token to j2, the join can never fire for it
     expect(inst.path('element_started').filter((id) => id === 'end')).toHaveLength(1);
     const left = Object.values(inst.state.tokens);
     expect(left).toHaveLength(1);
-    expect(left[0]).toMatchObject({ elementId: 'join', state: 'joining', arrivedVia: 'j1' });
-    expect(inst.status).toBe('waiting');
+    expect(left[0]).toMatchObject({ elementId: 'join', state: 'incident', arrivedVia: 'j1' });
+    expect(inst.state.incidents).toMatchObject([{ code: 'join_cannot_fire', elementId: 'join' }]);
+    expect(inst.status).toBe('error');
   });
 
   it('joins and forks in one mixed gateway', async () => {
@@ -178,5 +180,39 @@ describe('activities with several flows', () => {
     expect(token).toMatchObject({ elementId: 'review', state: 'incident', resumeAt: 'leave' });
     expect(token?.wait).toBeUndefined();
     expect(inst.effectsOf('humanTaskClosed')).toEqual([expect.objectContaining({ state: 'completed' })]);
+  });
+});
+
+describe('a parallel join that can never fire', () => {
+  it('raises join_cannot_fire naming the gateway when an exclusive split feeds it', async () => {
+    const graph = await loadGraph('parallel-join-cannot-fire.bpmn', 'xor_into_and');
+    const inst = Instance.start(graph, { pickA: true });
+    expect(inst.active).toEqual(['a']);
+    inst.completeTask('a');
+    expect(inst.status).toBe('error');
+    expect(inst.state.incidents).toMatchObject([{ code: 'join_cannot_fire', elementId: 'join' }]);
+    expect(inst.state.incidents[0]?.message).toContain("'join'");
+    expect(inst.state.incidents[0]?.message).toContain('b_j');
+  });
+
+  it('raises it once the branch that would have arrived ends elsewhere, not before', async () => {
+    const graph = await loadGraph('parallel-join-cannot-fire.bpmn', 'branch_ends_elsewhere');
+    const inst = Instance.start(graph, { quit: false });
+    inst.completeTask('p');
+    // q can still reach the join
+    expect(inst.status).toBe('waiting');
+    expect(inst.active).toEqual(['join2', 'q']);
+    inst.completeTask('q', { quit: true });
+    expect(inst.status).toBe('error');
+    expect(inst.state.incidents).toMatchObject([{ code: 'join_cannot_fire', elementId: 'join2' }]);
+  });
+
+  it('a join whose branches all arrive fires as before', async () => {
+    const graph = await loadGraph('parallel-join-cannot-fire.bpmn', 'branch_ends_elsewhere');
+    const inst = Instance.start(graph, { quit: false });
+    inst.completeTask('q');
+    inst.completeTask('p');
+    expect(inst.status).toBe('completed');
+    expect(inst.state.incidents).toEqual([]);
   });
 });

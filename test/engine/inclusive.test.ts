@@ -101,3 +101,41 @@ describe('inclusive gateway', () => {
     expect(inst.path()).toEqual(['start', 'outer_fork', 'inner_fork', 'y', 'inner_join', 'outer_join', 'done']);
   });
 });
+
+describe('inclusive join: one token per incoming flow (BPMN 2.0 §13.4.3)', () => {
+  it('two tokens on the same incoming flow are two activations: the task after the join runs twice', async () => {
+    const graph = await loadGraph('inclusive-two-tokens-one-flow.bpmn', 'inclusive_two_tokens_scripts');
+    const inst = Instance.start(graph, { wantY: false, xs: 0, ys: 0, runs: 0 });
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ wantY: false, xs: 2, ys: 0, runs: 2 });
+    expect(joins(inst, 'join')).toBe(2);
+  });
+
+  it('with a token on each flow and a second one on the way to a satisfied flow, fires without waiting for it', async () => {
+    const graph = await loadGraph('inclusive-two-tokens-one-flow.bpmn', 'inclusive_two_tokens_scripts');
+    const inst = Instance.start(graph, { wantY: true, xs: 0, ys: 0, runs: 0 });
+    expect(inst.status).toBe('completed');
+    // x, x, y reach the join: the first activation consumes one x and the y, the second the other x
+    expect(inst.variables).toEqual({ wantY: true, xs: 2, ys: 1, runs: 2 });
+    expect(joins(inst, 'join')).toBe(2);
+  });
+
+  it('waits only for tokens that can still reach an incoming flow that has no token yet', async () => {
+    const graph = await loadGraph('inclusive-two-tokens-one-flow.bpmn', 'inclusive_two_tokens_tasks');
+    const inst = Instance.start(graph);
+    expect(inst.active).toEqual(['other', 'work', 'work']);
+    inst.completeTask('other');
+    // o_j has its token; both tokens in `work` can still reach the empty w_j: wait
+    expect(inst.active).toEqual(['t_join', 'work', 'work']);
+    inst.completeTask('work');
+    // w_j and o_j have tokens; the other `work` token can reach only w_j, which has one: fire
+    expect(inst.active).toEqual(['t_after', 'work']);
+    inst.completeTask('work');
+    // the second token on w_j is an activation of its own
+    expect(inst.active).toEqual(['t_after', 't_after']);
+    inst.completeTask('t_after');
+    inst.completeTask('t_after');
+    expect(inst.status).toBe('completed');
+    expect(joins(inst, 't_join')).toBe(2);
+  });
+});
