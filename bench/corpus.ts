@@ -94,6 +94,8 @@ interface StartResult {
   instanceId?: string;
   incidents?: Array<{ code: string; elementId: string | null; message: string }>;
   activeElements?: string[];
+  /** element types (tag names in the file) of activeElements */
+  activeTypes?: string[];
   waits?: string[];
   /** only when the cancel afterwards did not answer 2xx */
   cancel?: { outcome: 'http_error' | 'hung' | 'failed'; httpStatus?: number; code?: string; message?: string };
@@ -186,6 +188,18 @@ function sourceOf(dir: string): CorpusSource {
   return { repo: git('remote', 'get-url', 'origin'), commit: git('rev-parse', 'HEAD'), paths: [git('rev-parse', '--show-prefix') ?? '.'] };
 }
 
+/**
+ * An incident message as a cause: as normaliseCause, and the unquoted ids
+ * that runtime messages carry ("call activity Activity_0f25k4g: process
+ * Level3 is not deployed", the incident's own element id) become … too.
+ */
+function normaliseIncident(message: string, elementId: string | null): string {
+  let m = message;
+  if (elementId) m = m.split(elementId).join('…');
+  m = m.replace(/\b(call activity|process|subprocess|activity|element|gateway|task|event) (?!(?:is|has|of|the|a|an|with|without|failed|not)\b)[\w.:-]+/g, '$1 …');
+  return normaliseCause(m);
+}
+
 /** id → isExecutable of every <process> element (any namespace prefix). */
 function executableFlags(xml: string): Map<string, boolean | null> {
   const out = new Map<string, boolean | null>();
@@ -195,6 +209,15 @@ function executableFlags(xml: string): Map<string, boolean | null> {
     if (id === undefined) continue;
     const ex = /\sisExecutable\s*=\s*["']([^"']*)["']/.exec(attrs)?.[1];
     out.set(id, ex === undefined ? null : ex.trim() === 'true');
+  }
+  return out;
+}
+
+/** id → local tag name of every element with an id (userTask, parallelGateway, …). */
+function elementTypes(xml: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of xml.matchAll(/<(?:[\w.-]+:)?([A-Za-z]+)\b[^>]*?\sid\s*=\s*["']([^"']+)["']/g)) {
+    if (!out.has(m[2]!)) out.set(m[2]!, m[1]!);
   }
   return out;
 }
@@ -370,6 +393,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
   }
 
   const flags = executableFlags(content.toString('utf8'));
+  let types: Map<string, string> | null = null;
   for (const p of result.deploy.processes ?? []) {
     const s: StartResult = { key: p.key, version: p.version, executable: flags.get(p.key) ?? null, outcome: 'skipped' };
     result.starts.push(s);
@@ -396,7 +420,11 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
     s.instanceId = str(body.id);
     const inc = Array.isArray(body.incidents) ? (body.incidents as unknown[]).map(obj) : [];
     if (inc.length > 0) s.incidents = inc.map((i) => ({ code: String(i.code), elementId: str(i.elementId) ?? null, message: String(i.message) }));
-    if (Array.isArray(body.activeElements) && body.activeElements.length > 0) s.activeElements = body.activeElements.map(String);
+    if (Array.isArray(body.activeElements) && body.activeElements.length > 0) {
+      s.activeElements = body.activeElements.map(String);
+      types ??= elementTypes(content.toString('utf8'));
+      s.activeTypes = [...new Set(s.activeElements.map((id) => types!.get(id) ?? '?'))].sort();
+    }
     if (Array.isArray(body.waits) && body.waits.length > 0) s.waits = body.waits.map((w) => String(obj(w).kind));
     // Leave nothing running behind: timers and loops of earlier files must not load later ones.
     if (s.instanceId !== undefined && s.outcome !== 'completed' && s.outcome !== 'terminated') {
@@ -543,6 +571,7 @@ function summarise(corpora: CorpusResult[]) {
   const incidentCodes = new Map<string, { files: number; n: number }>();
   const incidentCauses = new Map<string, { files: number; n: number }>();
   const httpErrors = new Map<string, { files: number; n: number }>();
+  const waitingAt = new Map<string, { files: number; n: number }>();
   const bump = (m: Map<string, { files: number; n: number }>, k: string, n: number) => {
     const v = m.get(k) ?? { files: 0, n: 0 };
     v.files++;
@@ -556,7 +585,8 @@ function summarise(corpora: CorpusResult[]) {
     for (const s of f.starts) {
       // counted once per instance ("files" column = instances)
       for (const code of new Set((s.incidents ?? []).map((i) => i.code))) bump(incidentCodes, code, (s.incidents ?? []).filter((i) => i.code === code).length);
-      for (const cause of new Set((s.incidents ?? []).map((i) => `${i.code}: ${normaliseCause(i.message)}`))) bump(incidentCauses, cause, 1);
+      for (const cause of new Set((s.incidents ?? []).map((i) => `${i.code}: ${normaliseIncident(i.message, i.elementId)}`))) bump(incidentCauses, cause, 1);
+      if (s.outcome === 'waiting') bump(waitingAt, `${(s.activeTypes ?? []).join(' + ') || '(nothing active)'}${s.waits ? ` [waits: ${[...new Set(s.waits)].sort().join(', ')}]` : ''}`, 1);
       if (s.outcome === 'http_error') bump(httpErrors, `${s.httpStatus ?? '?'} ${s.code ?? ''}: ${normaliseCause(s.message ?? '')}`, 1);
       if (s.cancel) bump(httpErrors, `cancel ${s.cancel.httpStatus ?? s.cancel.outcome} ${s.cancel.code ?? ''}: ${normaliseCause(s.cancel.message ?? '')}`, 1);
     }
@@ -570,6 +600,7 @@ function summarise(corpora: CorpusResult[]) {
     incidentCodes: top(incidentCodes, 1000),
     incidentCauses: top(incidentCauses, 1000),
     startHttpErrors: top(httpErrors, 1000),
+    waitingAt: top(waitingAt, 1000),
     hangsAndCrashes: problems,
   };
 }
@@ -621,6 +652,8 @@ console.log('\nIncident codes of started instances (instances · incidents):');
 for (const r of s.incidentCodes.slice(0, 15)) console.log(`${pad(r.files)} · ${pad(r.n)}  ${r.cause}`);
 console.log('\nTop incident causes (instances):');
 for (const r of s.incidentCauses.slice(0, 20)) console.log(`${pad(r.files)}  ${r.cause}`);
+console.log('\nWaiting instances by the element types they wait in (instances):');
+for (const r of s.waitingAt.slice(0, 20)) console.log(`${pad(r.files)}  ${r.cause}`);
 if (s.startHttpErrors.length) {
   console.log('\nStarts and cancels answered with an error other than no_none_start_event (count):');
   for (const r of s.startHttpErrors.slice(0, 15)) console.log(`${pad(r.files)}  ${r.cause}`);
