@@ -61,9 +61,9 @@ if (dirs.length === 0 || !Number.isFinite(REQUEST_MS) || !Number.isFinite(WAIT_M
 
 // ---- results --------------------------------------------------------------------
 
+/** a deploy problem (its `file` is the file itself, so it is not repeated) */
 interface Problem {
-  file?: string;
-  elementId?: string | null;
+  elementId: string | null;
   message: string;
 }
 
@@ -382,7 +382,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
     } else {
       const code = str(body.code) ?? `http_${d.status}`;
       const message = str(body.message) ?? '';
-      const problems = Array.isArray(body.details) ? (body.details as unknown[]).map((p) => ({ ...obj(p), message: String(obj(p).message) }) as Problem) : undefined;
+      const problems = Array.isArray(body.details) ? (body.details as unknown[]).map((p) => ({ elementId: str(obj(p).elementId) ?? null, message: String(obj(p).message) })) : undefined;
       const causes =
         code === 'invalid_model' && problems && problems.length > 0
           ? [...new Set(problems.map((p) => normaliseCause(p.message)))]
@@ -613,11 +613,13 @@ const resultsDir = new URL('./results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 const outFile = new URL(`${stamp}-corpus.json`, resultsDir);
 const corpora: CorpusResult[] = [];
-const save = (complete: boolean) =>
-  writeFileSync(
-    outFile,
-    `${JSON.stringify({ kind: 'corpus', complete, machine, options: { requestMs: REQUEST_MS, waitMs: WAIT_MS, healthMs: HEALTH_MS, match: MATCH?.source ?? null }, summary: summarise(corpora), corpora }, null, 2)}\n`,
-  );
+/** Written after every corpus too, so a run that dies half-way leaves what it measured. One line per file result keeps it readable and small. */
+const save = (complete: boolean) => {
+  const head = { kind: 'corpus', complete, machine, options: { requestMs: REQUEST_MS, waitMs: WAIT_MS, healthMs: HEALTH_MS, match: MATCH?.source ?? null }, summary: summarise(corpora) };
+  const files = (c: CorpusResult) => (c.files.length === 0 ? '[]' : `[\n${c.files.map((f) => `        ${JSON.stringify(f)}`).join(',\n')}\n      ]`);
+  const body = corpora.map((c) => `    ${JSON.stringify({ ...c, files: null }, null, 2).replace(/\n/g, '\n    ').replace('"files": null', `"files": ${files(c)}`)}`);
+  writeFileSync(outFile, `${JSON.stringify(head, null, 2).replace(/\n}$/, `,\n  "corpora": [\n${body.join(',\n')}\n  ]\n}`)}\n`);
+};
 const die = (what: string) => (err: unknown) => {
   process.stderr.write(`\n${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   save(false);
