@@ -14,8 +14,11 @@
  */
 import {
   documentationOf,
+  isSingleExpression,
   readHumanTask,
+  readIoMapping,
   readServiceTask,
+  refuseListeners,
   spiffScripts,
   unwrapDollarExpression,
 } from './extensions.js';
@@ -380,7 +383,9 @@ function compileProcessElement(
   const flows: Record<string, GraphFlow> = {};
   const incoming = new Map<string, string[]>();
   const outgoing = new Map<string, string[]>();
+  refuseListeners(processEl, (message) => problem(processId || null, message));
   for (const { el, id, scopeId } of flowDrafts) {
+    refuseListeners(el, (message) => problem(id, message));
     const endpoint = (prop: 'sourceRef' | 'targetRef'): NodeDraft | null => {
       const ref = child(el, prop);
       if (!ref) {
@@ -526,16 +531,21 @@ function compileProcessElement(
       loop,
       isForCompensation,
       compensationHandlerId: handlerOf.get(id) ?? null,
+      io,
     });
 
-    if (
-      type !== 'serviceTask' &&
-      type !== 'businessRuleTask' &&
-      type !== 'callActivity' &&
-      (extension(el, 'camunda:InputOutput') || extension(el, 'zeebe:IoMapping'))
-    ) {
-      report(`input/output mappings on ${type} are not supported yet`);
-    }
+    refuseListeners(el, report);
+    const ioRead = readIoMapping(
+      el,
+      {
+        type,
+        multiInstance: loop?.kind === 'multiInstance',
+        eventSubProcess: type === 'subProcess' && bool(el, 'triggeredByEvent'),
+        linkThrow: type === 'intermediateThrowEvent' && eventDefinitionsOf(el).some((d) => is(d, 'bpmn:LinkEventDefinition')),
+      },
+      report,
+    );
+    const io = ioRead === 'invalid' ? null : ioRead;
 
     switch (type) {
       case 'startEvent': {
@@ -565,14 +575,14 @@ function compileProcessElement(
             report(`transaction '${tx.id}' has no cancel boundary event`);
           }
         }
-        elements[id] = { ...base, type, eventDefinition: def };
+        elements[id] = { ...base, type, eventDefinition: def, io };
         break;
       }
       case 'intermediateThrowEvent': {
         const def = eventDef(el, ['message', 'signal', 'escalation', 'link', 'compensate'], report);
         if (def === 'invalid') break;
         if (def?.kind === 'link' && outs.length > 0) report('link throw event must not have outgoing sequence flows');
-        elements[id] = { ...base, type, eventDefinition: def };
+        elements[id] = { ...base, type, eventDefinition: def, io };
         break;
       }
       case 'intermediateCatchEvent': {
@@ -588,7 +598,7 @@ function compileProcessElement(
           if (linkCatches.has(key)) report(`another link catch event in this scope is named '${def.linkName}'`);
           linkCatches.set(key, id);
         }
-        elements[id] = { ...base, type, eventDefinition: def };
+        elements[id] = { ...base, type, eventDefinition: def, io };
         break;
       }
       case 'boundaryEvent': {
@@ -666,10 +676,15 @@ function compileProcessElement(
         }
         if (extension(el, 'zeebe:Script')) report('zeebe:script (FEEL) is not supported yet');
         if (text(el, 'resource') !== null) report('camunda:resource (external script) is not supported yet');
-        if (text(el, 'resultVariable') !== null) report('camunda:resultVariable on a script task is not supported yet');
         const script = str(el, 'script') ?? '';
         if (script.trim() === '') report('script is empty');
-        elements[id] = { ...activity(), type, script };
+        const resultVariable = text(el, 'resultVariable');
+        if (resultVariable !== null && script.trim() !== '' && !isSingleExpression(script)) {
+          report(
+            `camunda:resultVariable '${resultVariable}' needs a script that is a single JavaScript expression (its value is stored; Baton cannot take the value of the last of several statements)`,
+          );
+        }
+        elements[id] = { ...activity(), type, script, resultVariable };
         break;
       }
       case 'userTask':

@@ -39,10 +39,10 @@
  * | eventBasedGateway                    | supported; its flows must lead to timer/message/signal/conditional catch events or receive tasks |
  * | complexGateway                       | not supported yet                                                       |
  * | task                                 | supported (pass-through)                                               |
- * | scriptTask                           | supported; scriptFormat empty/javascript/js/ecmascript; other formats, zeebe:script, camunda:resource, camunda:resultVariable rejected |
+ * | scriptTask                           | supported; scriptFormat empty/javascript/js/ecmascript; other formats, zeebe:script, camunda:resource rejected; camunda:resultVariable when the script is one expression (its value is stored), else rejected |
  * | userTask                             | supported; assignee/candidateGroups/candidateUsers/formKey from camunda: attributes or zeebe:assignmentDefinition/formDefinition; spiffworkflow properties, instructionsForEndUser (rendered at task creation) and documentation go to `properties` |
  * | manualTask                           | supported (a human task of kind `manual`)                              |
- * | serviceTask                          | supported; topic from zeebe:taskDefinition type, camunda:topic, spiffworkflow:serviceTaskOperator id or a non-default `implementation`; inputs from zeebe:ioMapping, camunda:inputOutput, spiffworkflow:parameters; headers from zeebe:taskHeaders; output mappings rejected |
+ * | serviceTask                          | supported; topic from zeebe:taskDefinition type, camunda:topic, spiffworkflow:serviceTaskOperator id or a non-default `implementation`; job input from the zeebe:ioMapping / camunda:inputOutput inputs (see below) and spiffworkflow:parameters; headers from zeebe:taskHeaders |
  * | businessRuleTask                     | supported as a service task when it has a task type; otherwise "not supported yet" (DMN comes later) |
  * | sendTask / receiveTask               | supported (messageRef required): like a message throw / catch event     |
  * | spiffworkflow:preScript/postScript   | supported on activities (run before the behaviour / before leaving; per instance on loops) |
@@ -54,7 +54,8 @@
  * | adHocSubProcess                      | not supported yet                                                       |
  * | multiInstanceLoopCharacteristics     | supported on every activity, parallel and sequential: loopCardinality; input collection and element in the BPMN-standard/SpiffArena form (loopDataInputRef/inputDataItem, loopDataOutputRef/outputDataItem), `camunda:collection`/`camunda:elementVariable`, `zeebe:loopCharacteristics`; output collection; completionCondition; `behavior` other than All rejected |
  * | standardLoopCharacteristics          | supported: loopCondition, testBefore, loopMaximum (one of the two required) |
- * | camunda:inputOutput / zeebe:ioMapping | on service and business rule tasks (inputs) and call activities; elsewhere not supported yet |
+ * | camunda:inputOutput / zeebe:ioMapping | supported where Camunda 7 allows it: every task, embedded subprocess / transaction, call activity (camunda:inputOutput; a zeebe:ioMapping there is the call's mapping), intermediate catch and throw events, end events (inputs only). Values: text (trimmed; empty → null), `${expr}`/`#{expr}`, composite text `a ${x} b`, camunda:list, camunda:map (literal or `${}` keys), inline JavaScript camunda:script that is one expression; zeebe `=expr` or static text. Rejected: on start and boundary events, gateways, event subprocesses (as Camunda 7; zeebe there: not supported yet), outputs on end events and on multi-instance activities (camunda), outputs on link throw events, non-JavaScript or resource scripts, scripts of several statements, Camunda's `execution.…` API, both vendors on one element |
+ * | camunda:executionListener / camunda:taskListener, zeebe:executionListeners / zeebe:taskListeners | rejected, each named with its event and implementation (on the process, flow nodes and sequence flows): listeners do not run |
  * | dataObject                           | supported: a variable of the scope it is declared in (named by its id, null until written) |
  * | dataObjectReference, data input/output associations, dataStoreReference | tolerated; the data object itself carries the semantics |
  * | laneSet / lane                       | tolerated; the innermost lane name is recorded per flow node           |

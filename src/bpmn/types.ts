@@ -141,8 +141,57 @@ interface ActivityBase extends ElementBase {
   /** spiffworkflow:preScript, run before the activity's own behaviour */
   readonly preScript: string | null;
   /** spiffworkflow:postScript, run when the activity completes, before it leaves */
+/**
+ * The value of one input/output parameter (camunda:inputOutput, zeebe:ioMapping).
+ * `literal` is a string used as is; `expression` is JavaScript over the
+ * variables (a `${…}`/`#{…}` wrapper or a FEEL `=` already removed; a Camunda
+ * composite text `Order ${id}` becomes a string-building expression); `null`
+ * is an empty parameter; `list` and `map` (camunda:list, camunda:map) are
+ * evaluated item by item. An inline JavaScript camunda:script that is a
+ * single expression compiles to `expression`.
+ */
+export type IoValue =
+  | { readonly kind: 'null' }
+  | { readonly kind: 'literal'; readonly value: string }
+  | { readonly kind: 'expression'; readonly expression: string }
+  | { readonly kind: 'list'; readonly items: readonly IoValue[] }
+  | {
+      readonly kind: 'map';
+      /** keys: a literal, or an expression whose value becomes the key */
+      readonly entries: readonly { readonly key: Extract<IoValue, { kind: 'literal' | 'expression' }>; readonly value: IoValue }[];
+    };
+
+export interface IoParameter {
+  /** input: the local variable created; output: the variable written in the scope the element lives in */
+  readonly name: string;
+  readonly value: IoValue;
+}
+
+/**
+ * Input/output variable mapping of an activity or event (Camunda 7
+ * camunda:inputOutput, Zeebe zeebe:ioMapping), see src/engine/index.ts:
+ * inputs become local variables of the element when it starts (visible to its
+ * script, task, job, called instance and subprocess content only); outputs are
+ * evaluated when it completes, over its locals and everything visible, and
+ * written to the scope the element lives in; the locals then go away.
+ */
+export interface IoMapping {
+  /**
+   * camunda: each input is evaluated over the enclosing scope (inputs do not
+   *   see each other); what a task completion or job brings back is written
+   *   like any variable (a name that is an input updates that local).
+   * zeebe: an input sees the inputs before it; with output mappings, what a
+   *   task completion or job brings back stays local (only outputs propagate).
+   */
+  readonly vendor: 'camunda' | 'zeebe';
+  readonly inputs: readonly IoParameter[];
+  readonly outputs: readonly IoParameter[];
+}
+
   readonly postScript: string | null;
   readonly loop: LoopDefinition;
+  /** input/output parameters (camunda:inputOutput, zeebe:ioMapping but on call activities), null when none */
+  readonly io: IoMapping | null;
   /** isForCompensation: a compensation handler (never reached by sequence flows) */
   readonly isForCompensation: boolean;
   /** the compensation handler associated with this activity's compensation boundary event, if any */
@@ -163,16 +212,22 @@ export interface EndEventElement extends ElementBase {
 }
 
 export interface IntermediateThrowEventElement extends ElementBase {
+  /** input parameters (and outputs, but on end events), null when none */
+  readonly io: IoMapping | null;
   readonly type: 'intermediateThrowEvent';
   readonly eventDefinition: EventDefinition | null;
 }
 
 export interface IntermediateCatchEventElement extends ElementBase {
+  /** input parameters (and outputs, but on end events), null when none */
+  readonly io: IoMapping | null;
   readonly type: 'intermediateCatchEvent';
   readonly eventDefinition: EventDefinition;
 }
 
 export interface BoundaryEventElement extends ElementBase {
+  /** input parameters (and outputs, but on end events), null when none */
+  readonly io: IoMapping | null;
   readonly type: 'boundaryEvent';
   readonly eventDefinition: EventDefinition;
   readonly attachedToId: string;
@@ -229,6 +284,12 @@ export interface ScriptTaskElement extends ActivityBase {
 export interface HumanTaskDefinition {
   readonly assignee: string | null;
   readonly candidateGroups: readonly string[];
+  /**
+   * camunda:resultVariable: the variable receiving the script's value. Only
+   * for a script that is one expression, evaluated as such (Camunda stores
+   * the value of a script's last statement; the Evaluator cannot give that).
+   */
+  readonly resultVariable: string | null;
   readonly candidateUsers: readonly string[];
   readonly formKey: string | null;
   /** spiffworkflow properties, instructionsForEndUser, documentation, zeebe formId, … */
@@ -263,6 +324,11 @@ export interface ServiceTaskDefinition {
   readonly resultVariable: string | null;
 }
 
+  /**
+   * spiffworkflow parameters, part of the job input. camunda:inputOutput and
+   * zeebe:ioMapping inputs are in the element's `io` (they become locals, and
+   * the job input too); graphs compiled before `io` existed carry them here.
+   */
 export interface ServiceTaskElement extends ActivityBase {
   readonly type: 'serviceTask';
   readonly service: ServiceTaskDefinition;

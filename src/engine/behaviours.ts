@@ -19,15 +19,22 @@ import { startCompensation } from './compensation.js';
 
 type ServiceLike = ElementOfType<'serviceTask'> | ElementOfType<'businessRuleTask'>;
 
+/**
+ * The job input: the task's input parameters (camunda:inputOutput,
+ * zeebe:ioMapping; already evaluated into its local scope when it started,
+ * as a preScript may have changed them since), then spiffworkflow parameters.
+ */
 function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
   const input: JsonObject = {};
+  const scopeId = run.variableScope(token);
+  for (const param of el.io?.inputs ?? []) input[param.name] = run.lookupVariable(scopeId, param.name) ?? null;
   for (const param of el.service.inputs) {
     if (param.kind === 'literal') {
       input[param.name] = param.value;
       continue;
     }
     try {
-      input[param.name] = run.ctx.evaluator.expression(param.value, run.evalVariables(token.scopeId));
+      input[param.name] = run.ctx.evaluator.expression(param.value, run.evalVariables(scopeId));
     } catch (err) {
       const f = describeFailure(err);
       run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line, false, columnOf(f));
@@ -89,7 +96,7 @@ function openHumanTask(run: Run, token: Token, el: ElementOfType<'userTask'> | E
 function humanProperties(run: Run, token: Token, el: ElementOfType<'userTask'> | ElementOfType<'manualTask'>): JsonObject {
   const properties = structuredClone(el.human.properties) as JsonObject;
   const instructions = properties['instructionsForEndUser'];
-  if (typeof instructions === 'string') properties['instructionsForEndUser'] = renderTemplate(instructions, run.visibleVariables(token.scopeId));
+  if (typeof instructions === 'string') properties['instructionsForEndUser'] = renderTemplate(instructions, run.visibleVariables(run.variableScope(token)));
   return properties;
 }
 
@@ -165,8 +172,11 @@ export const behaviours: BehaviourTable = {
 
   task: (run, token, el) => run.complete(token, el),
 
+  /** camunda:resultVariable: the script is one expression (checked at deploy) and its value is stored */
   scriptTask: (run, token, el) => {
-    if (run.runScript(token, el.script)) run.complete(token, el);
+    const resultVariable = el.resultVariable ?? null;
+    const done = resultVariable !== null ? run.runResultScript(token, el.script, resultVariable) : run.runScript(token, el.script);
+    if (done) run.complete(token, el);
   },
 
   userTask: openHumanTask,

@@ -74,11 +74,34 @@
  *   waits. `humanTaskCompleted` with the open task's id merges its variables
  *   (same rule as scripts), emits `humanTaskClosed` completed and continues.
  *   Unknown or already-closed task ids are ignored (`ignored: true`).
- * - serviceTask: input parameters evaluated (literals as is, expressions over
- *   the visible variables; failure → `input_error` incident), then
+ * - scriptTask with camunda:resultVariable: the script (one expression,
+ *   checked at deploy) is evaluated and its value written to that variable.
+ * - Input/output parameters (camunda:inputOutput, zeebe:ioMapping; Camunda 7's
+ *   IoMapping): when an element starts (each instance of a loop activity,
+ *   after its boundary events are armed, before a preScript), its inputs are
+ *   evaluated (Camunda: each over the scope around the element; Zeebe: also
+ *   over the inputs before it; failure → `input_error`, a retry starts over)
+ *   into a local scope instance of the token (`Token.localScopeId`, a
+ *   ScopeInstance marked `activityLocal`). The element's scripts, task
+ *   instructions, job input and outputs read through it
+ *   (`Run.variableScope`), and an embedded subprocess's content sees it (a
+ *   call activity's in-mappings and an event's timer, correlation key and
+ *   payload do not yet: they read the scope around the element). Writes through it update a local only when the name is an input;
+ *   any other name goes where it would without the locals (Camunda: only
+ *   input parameters are local). A task completion or job result with a Zeebe
+ *   mapping that has outputs stays local instead (Zeebe). When the element
+ *   completes (after a postScript, before the outgoing conditions), the
+ *   outputs are evaluated one by one over the locals and everything visible
+ *   and written to the scope the element lives in (failure → `output_error`
+ *   at leaving), then the locals are dropped. An interrupted or cancelled
+ *   element maps no outputs (the behaviour Camunda's InputOutputTest expects
+ *   in its ignored boundary-event tests).
+ * - serviceTask: the job input is the task's input parameters (their values
+ *   in the local scope) plus spiffworkflow parameters, evaluated over the
+ *   visible variables (failure → `input_error` incident), then
  *   `serviceJobCreated` and the token waits. `serviceJobCompleted` writes the
  *   job's variables into `resultVariable` as one object when the model names
- *   one, else merges them like a user task. `serviceJobFailed` →
+ *   one, else merges them like a user task (through the locals, see above). `serviceJobFailed` →
  *   `service_failed` incident; `serviceJobBpmnError` throws a BPMN error from
  *   the task (see Events). Business rule tasks with a task type are service
  *   tasks.
@@ -331,7 +354,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
     case 'humanTaskCompleted': {
       const token = run.findWaitingToken((w) => w.kind === 'humanTask' && w.taskId === event.taskId);
       if (!token) return ignored(state);
-      run.writeVariables(token.scopeId, structuredClone(event.variables ?? {}));
+      run.writeResultVariables(token, structuredClone(event.variables ?? {}));
       run.emit({ type: 'humanTaskClosed', taskId: event.taskId, state: 'completed' });
       run.resumeToLeave(token);
       break;
@@ -342,7 +365,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
       const element = run.element(token.elementId);
       const variables = structuredClone(event.variables ?? {});
       const resultVariable = element.type === 'serviceTask' ? element.service.resultVariable : null;
-      run.writeVariables(token.scopeId, resultVariable !== null ? { [resultVariable]: variables } : variables);
+      run.writeResultVariables(token, resultVariable !== null ? { [resultVariable]: variables } : variables);
       run.resumeToLeave(token);
       break;
     }

@@ -7,7 +7,7 @@
  * never touched, which keeps startInstance/applyEvent pure.
  */
 import { BatonError, type Json, type JsonObject } from '../errors.js';
-import type { ElementType, GraphElement, ProcessGraph } from '../bpmn/types.js';
+import type { ElementType, GraphElement, IoMapping, IoValue, ProcessGraph } from '../bpmn/types.js';
 import type {
   ChildEvent,
   Effect,
@@ -126,6 +126,11 @@ export function describeFailure(err: unknown): UserCodeFailure {
   return { code: null, message: String(err) };
 }
 
+/** The element's input/output mapping (graphs compiled before io mappings existed have none). */
+export function ioOf(element: GraphElement | undefined): IoMapping | null {
+  return element !== undefined && 'io' in element ? (element.io ?? null) : null;
+}
+
 export class Run {
   readonly state: InstanceState;
   readonly effects: Effect[] = [];
@@ -183,6 +188,10 @@ export class Run {
 
   private rawTokenRecord(): Record<string, Token> {
     return this.tokenView && this.state.tokens === this.tokenView.proxy ? this.tokenView.raw : this.state.tokens;
+  }
+
+  private rawScopeRecord(): Record<string, ScopeInstance> {
+    return this.scopeView && this.state.scopes === this.scopeView.proxy ? this.scopeView.raw : this.state.scopes;
   }
 
   /** First live token matching, as a mutable copy; stops at the first match (no full scan). */
@@ -324,16 +333,153 @@ export class Run {
   writeVariables(scopeId: string, variables: JsonObject): void {
     for (const [name, value] of Object.entries(variables)) {
       let target = this.scope(scopeId);
+      let found = false;
       for (let s: ScopeInstance | undefined = target; s; ) {
         if (Object.hasOwn(s.variables, name)) {
           target = s;
+          found = true;
           break;
         }
         s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
       }
+      // an element's local scope holds only its input parameters (Camunda 7:
+      // what an activity sets goes to the scopes around it unless it is local)
+      while (!found && target.activityLocal && target.parentScopeId !== null) target = this.scope(target.parentScopeId);
       target.variables[name] = value;
       this.conditionsDirty = true;
     }
+  }
+
+  /**
+   * The scope instance a token reads and writes variables through: the local
+   * scope of its element (input parameters) while it has one, else the scope
+   * it lives in. Sequence flow conditions are evaluated after the locals are
+   * gone and use `token.scopeId`.
+   */
+  variableScope(token: Token): string {
+    const local = token.localScopeId;
+    return local !== undefined && Object.hasOwn(this.rawScopeRecord(), local) ? local : token.scopeId;
+  }
+
+  /**
+   * Writes what a task completion or a service job brought back for a token.
+   * Through its local scope (Camunda 7: a name that is an input parameter
+   * updates that local, any other goes where variables go); with a Zeebe
+   * mapping that has outputs, everything stays local and only the outputs
+   * reach the process (Zeebe's rule).
+   */
+  writeResultVariables(token: Token, variables: JsonObject): void {
+    const scopeId = this.variableScope(token);
+    const io = ioOf(this.graph.elements[token.elementId]);
+    if (scopeId !== token.scopeId && io?.vendor === 'zeebe' && io.outputs.length > 0) {
+      Object.assign(this.scope(scopeId).variables, variables);
+      this.conditionsDirty = true;
+      return;
+    }
+    this.writeVariables(scopeId, variables);
+  }
+
+  /** Value of an input/output parameter over `variables`; throws the evaluator's error. */
+  private ioValue(value: IoValue, variables: JsonObject): Json {
+    switch (value.kind) {
+      case 'null':
+        return null;
+      case 'literal':
+        return value.value;
+      case 'expression':
+        return this.ctx.evaluator.expression(value.expression, variables);
+      case 'list':
+        return value.items.map((item) => this.ioValue(item, variables));
+      case 'map': {
+        const out: JsonObject = {};
+        for (const entry of value.entries) {
+          const key = this.ioValue(entry.key, variables);
+          if (typeof key !== 'string' && typeof key !== 'number') throw new Error(`a map key is ${JSON.stringify(key)}, not a string`);
+          if (String(key) === '__proto__') throw new Error("'__proto__' cannot be a map key");
+          out[String(key)] = this.ioValue(entry.value, variables);
+        }
+        return out;
+      }
+    }
+  }
+
+  /**
+   * The element starts: its input parameters become the variables of a new
+   * local scope of the token (Camunda 7: each evaluated over the scope
+   * around the element; Zeebe: an input also sees the inputs before it). A
+   * failure is an `input_error` incident, and a retry starts over.
+   */
+  private enterLocals(token: Token, element: GraphElement): boolean {
+    this.dropLocals(token);
+    const io = ioOf(element);
+    if (io === null) return true;
+    const outer = this.evalVariables(token.scopeId);
+    const locals: JsonObject = {};
+    for (const p of io.inputs) {
+      try {
+        locals[p.name] = this.ioValue(p.value, io.vendor === 'zeebe' ? { ...outer, ...locals } : outer);
+      } catch (err) {
+        const f = describeFailure(err);
+        this.incident(token, 'input_error', `input parameter '${p.name}' of '${element.id}' failed: ${f.message}`, f.line, false, columnOf(f));
+        return false;
+      }
+    }
+    const id = this.ctx.newId();
+    this.state.scopes[id] = { id, elementId: element.id, parentScopeId: token.scopeId, parentTokenId: token.id, variables: locals, activityLocal: true };
+    token.localScopeId = id;
+    return true;
+  }
+
+  /**
+   * The element completes: its output parameters are evaluated over its
+   * locals and everything visible, one after another, and written to the
+   * scope the element lives in; then the locals go away. A failure is an
+   * `output_error` incident whose retry runs the outputs again. A token
+   * without a local scope (its outputs already done) passes.
+   */
+  private leaveLocals(token: Token, element: GraphElement): boolean {
+    const local = token.localScopeId;
+    if (local === undefined) return true;
+    for (const p of ioOf(element)?.outputs ?? []) {
+      let value: Json;
+      try {
+        value = this.ioValue(p.value, this.evalVariables(local));
+      } catch (err) {
+        const f = describeFailure(err);
+        this.incident(token, 'output_error', `output parameter '${p.name}' of '${element.id}' failed: ${f.message}`, f.line, true, columnOf(f));
+        return false;
+      }
+      this.writeVariables(token.scopeId, { [p.name]: value });
+    }
+    this.dropLocals(token);
+    return true;
+  }
+
+  /** Removes the token's local scope (the element left, was cancelled or starts over). */
+  dropLocals(token: Token): void {
+    const id = token.localScopeId;
+    if (id === undefined) return;
+    delete this.state.scopes[id];
+    delete token.localScopeId;
+  }
+
+  /**
+   * A finished subprocess's variables go to its parent scope; when that is
+   * the local scope of the subprocess element, it keeps only its own names
+   * (input parameters) and the rest goes on to the scope around it.
+   */
+  private mergeVariables(scopeId: string, variables: JsonObject): void {
+    const target = this.scope(scopeId);
+    if (!target.activityLocal || target.parentScopeId === null) {
+      Object.assign(target.variables, variables);
+      return;
+    }
+    const rest: JsonObject = {};
+    for (const [name, value] of Object.entries(variables)) {
+      if (Object.hasOwn(target.variables, name)) target.variables[name] = value;
+      else rest[name] = value;
+    }
+    this.mergeVariables(target.parentScopeId, rest);
   }
 
   /**
@@ -341,15 +487,35 @@ export class Run {
    * token. Returns false after opening an incident when it fails.
    */
   runScript(token: Token, source: string, resumeAtLeave = false): boolean {
+    const scopeId = this.variableScope(token);
     let assigned: JsonObject;
     try {
-      assigned = this.ctx.evaluator.script(source, this.evalVariables(token.scopeId)).assigned;
+      assigned = this.ctx.evaluator.script(source, this.evalVariables(scopeId)).assigned;
     } catch (err) {
       const f = describeFailure(err);
       this.incident(token, f.code ?? 'script_error', f.message, f.line, resumeAtLeave, columnOf(f));
       return false;
     }
-    this.writeVariables(token.scopeId, assigned);
+    this.writeVariables(scopeId, assigned);
+    return true;
+  }
+
+  /**
+   * A script task with camunda:resultVariable: the script (one expression,
+   * checked at deploy) is evaluated and its value stored in the variable,
+   * written like a script's assignments. Returns false after an incident.
+   */
+  runResultScript(token: Token, source: string, resultVariable: string): boolean {
+    const scopeId = this.variableScope(token);
+    let value: Json;
+    try {
+      value = this.ctx.evaluator.expression(source, this.evalVariables(scopeId));
+    } catch (err) {
+      const f = describeFailure(err);
+      this.incident(token, f.code ?? 'script_error', f.message, f.line, false, columnOf(f));
+      return false;
+    }
+    this.writeVariables(scopeId, { [resultVariable]: value });
     return true;
   }
 
@@ -607,6 +773,8 @@ export class Run {
       startLoop(this, token, element);
       return;
     }
+    // input parameters (of each instance, for a loop activity)
+    if (!this.enterLocals(token, element)) return;
     if ('preScript' in element && element.preScript !== null && !this.runScript(token, element.preScript)) return;
     const behaviour = this.behaviours[element.type] as Behaviour;
     behaviour(this, token, element);
@@ -622,6 +790,8 @@ export class Run {
     token.resumeAt = 'leave';
     const isLoopBody = 'loop' in element && element.loop !== null && token.loopIndex === undefined;
     if (!isLoopBody && 'postScript' in element && element.postScript !== null && !this.runScript(token, element.postScript, true)) return;
+    // output parameters, then the locals go: conditions of the outgoing flows do not see them (Camunda 7)
+    if (!isLoopBody && !this.leaveLocals(token, element)) return;
     if (token.loopIndex !== undefined) {
       completeLoopInstance(this, token, element);
       return;
@@ -680,6 +850,7 @@ export class Run {
    */
   leaveVia(token: Token, element: GraphElement, flowIds: readonly string[]): void {
     this.elementHistory('element_completed', token, element);
+    this.dropLocals(token);
     delete token.resumeAt;
     delete token.triggered;
     delete token.retries;
@@ -715,12 +886,14 @@ export class Run {
   /** Records the element as completed and removes the token, without looking at its scope. */
   removeCompleted(token: Token, element: GraphElement): void {
     this.elementHistory('element_completed', token, element);
+    this.dropLocals(token);
     if (this.state.triggers) this.closeTriggers((t) => t.tokenId === token.id);
     delete this.state.tokens[token.id];
   }
 
   /** Moves a token to another element of its scope without a sequence flow (link events, event-based gateways). */
   jump(token: Token, targetId: string): void {
+    this.dropLocals(token);
     token.elementId = targetId;
     delete token.retries;
     delete token.arrivedVia;
@@ -746,7 +919,8 @@ export class Run {
     this.state.scopes[scopeId] = {
       id: scopeId,
       elementId: scopeElementId,
-      parentScopeId: token.scopeId,
+      // the subprocess content sees the subprocess's input parameters
+      parentScopeId: this.variableScope(token),
       parentTokenId: token.id,
       variables,
     };
@@ -793,10 +967,12 @@ export class Run {
     }
     if (scope.compensation) {
       // a finished subprocess hands its compensable activities to its parent scope
-      const parent = this.scope(scope.parentScopeId);
+      // (the one its element lives in, not the element's local scope)
+      let parent = this.scope(scope.parentScopeId);
+      while (parent.activityLocal && parent.parentScopeId !== null) parent = this.scope(parent.parentScopeId);
       parent.compensation = [...(parent.compensation ?? []), ...scope.compensation];
     }
-    Object.assign(this.scope(scope.parentScopeId).variables, scope.variables);
+    this.mergeVariables(scope.parentScopeId, scope.variables);
     this.conditionsDirty = true;
     delete this.state.scopes[scopeId];
     const parentToken = scope.parentTokenId !== null ? this.state.tokens[scope.parentTokenId] : undefined;
@@ -857,6 +1033,8 @@ export class Run {
       this.emit({ type: 'childInstanceCancelled', childId: wait.childId });
     }
     this.resolveIncidents((i) => i.tokenId === token.id);
+    // interrupted: no output parameters (Camunda 7)
+    this.dropLocals(token);
     const element = this.graph.elements[token.elementId];
     this.history('element_cancelled', {
       elementId: token.elementId,

@@ -162,6 +162,13 @@ export interface ScopeInstance {
   /** process id for the root scope, subprocess element id otherwise */
   elementId: string;
   parentScopeId: string | null;
+  /**
+   * While the token is on an element with input/output parameters: the
+   * ScopeInstance (`activityLocal`) holding its input parameters, the
+   * element's local variables. Removed when the token leaves the element or
+   * is cancelled (absent in states written before io mappings existed).
+   */
+  localScopeId?: string;
   /** the token in the parent scope that waits for this scope to finish */
   parentTokenId: string | null;
   variables: JsonObject;
@@ -179,6 +186,14 @@ export interface Incident {
    * stable: condition_error, script_error, script_timeout, script_memory, script_crash, no_matching_flow, step_limit,
    * input_error, output_error, service_failed, unhandled_bpmn_error, timer_error, correlation_key_error,
    * loop_error, child_incident, child_terminated, …
+  /**
+   * The local variables of one element's run (its input parameters), for the
+   * token `parentTokenId`, which stays in `parentScopeId`. No token lives in
+   * it, and it never receives a new variable: a name it does not have is
+   * written to the scopes around it (Camunda 7: only input parameters are
+   * local to an activity).
+   */
+  activityLocal?: true;
    */
   code: string;
   message: string;

@@ -123,21 +123,38 @@ describe('compiled graph', () => {
       topic: 'payments.charge',
       retries: 5,
       retryBackoffMs: null,
-      inputs: [
-        { name: 'amountCents', kind: 'expression', value: 'order.total * 100' },
-        { name: 'currency', kind: 'literal', value: 'EUR' },
-      ],
+      // zeebe:ioMapping / camunda:inputOutput inputs are the task's io (locals and job input)
+      inputs: [],
       headers: { provider: 'stripe' },
       resultVariable: null,
     });
+    const io = (id: string) => {
+      const el = graph?.elements[id];
+      return el && 'io' in el ? el.io : undefined;
+    };
+    expect(io('zeebe_service')).toEqual({
+      vendor: 'zeebe',
+      inputs: [
+        { name: 'amountCents', value: { kind: 'expression', expression: 'order.total * 100' } },
+        { name: 'currency', value: { kind: 'literal', value: 'EUR' } },
+      ],
+      outputs: [],
+    });
+    expect(io('camunda_service')).toEqual({
+      vendor: 'camunda',
+      inputs: [
+        { name: 'to', value: { kind: 'expression', expression: 'customer.email' } },
+        // a Camunda composite expression: the text with the values put in
+        { name: 'subject', value: { kind: 'expression', expression: `"Your order " + String((orderId\n) ?? '')` } },
+      ],
+      outputs: [],
+    });
+    expect(io('spiff_service')).toBeNull();
     expect(service('camunda_service')).toEqual({
       topic: 'mail.send',
       retries: 3,
       retryBackoffMs: null,
-      inputs: [
-        { name: 'to', kind: 'expression', value: 'customer.email' },
-        { name: 'subject', kind: 'literal', value: 'Your order ${orderId}' },
-      ],
+      inputs: [],
       headers: {},
       resultVariable: 'mailResult',
     });

@@ -195,14 +195,6 @@ describe('structural problems', () => {
     expect(problems).toEqual([expect.objectContaining({ elementId: 'x', message: expect.stringMatching(/^service task has no task type/) })]);
   });
 
-  it('output mappings on a service task', async () => {
-    const problems = await problemsOf(
-      proc(`${START}<bpmn:serviceTask id="x"><bpmn:extensionElements><zeebe:taskDefinition type="t" />
-        <zeebe:ioMapping><zeebe:output source="=a" target="b" /></zeebe:ioMapping></bpmn:extensionElements></bpmn:serviceTask>${END}`),
-    );
-    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: 'zeebe:output mappings are not supported yet' }]);
-  });
-
   it('an unknown element of the BPMN namespace', async () => {
     const problems = await problemsOf(proc(`${START}<bpmn:teleportTask id="x" />`));
     expect(problems.some((p) => p.message.includes("unknown BPMN element 'TeleportTask'"))).toBe(true);

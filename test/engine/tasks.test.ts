@@ -198,7 +198,8 @@ describe('service task', () => {
 
     expect(inst.job('camunda_service')).toMatchObject({
       topic: 'mail.send',
-      input: { to: 'c@example.test', subject: 'Your order ${orderId}' },
+      // a Camunda composite expression (text around ${…}) is evaluated, as Camunda does
+      input: { to: 'c@example.test', subject: 'Your order A-1' },
       retries: 3,
       resultVariable: 'mailResult',
     });
