@@ -13,7 +13,7 @@
  * text of the variable of the current evaluation, undefined if there is none,
  * `!message` if it cannot be serialised) and the most characters the strings
  * of one result may have together (more fail as `script_memory`). `connect` returns
- * `run(kind, fn, eagerJson, shadowed)`:
+ * `run(kind, fn, eagerJson, shadowed, typeofHelper)`:
  * - `kind` 0 condition, 1 expression, 2 script.
  * - `fn` the compiled user function (see `wrapSource`), called with the scope.
  * - `eagerJson` a JSON object of the variables that are cheap to send every
@@ -22,6 +22,8 @@
  *   them.
  * - `shadowed` comma-separated names of fetched variables that have the name
  *   of an allowed global (they must win over it); usually empty.
+ * - `typeofHelper` the name under which the scope serves the `typeof` helper
+ *   of this evaluation, when the source was rewritten (typeof.ts); else ''.
  * It returns a string whose first character says what follows:
  * `T`/`F` condition result, `R<json>` expression result, `S<json>` object of
  * assigned variables, `E<json>` `{ code, message, line? }` of a failure.
@@ -248,7 +250,7 @@ const fetchApply = fetchRef.applySync;
 function fetchVariable(name) { return applyFn(fetchApply, fetchRef, [undefined, [name]]); }
 const NO_SHADOW = new SetC();
 
-return function run(kind, fn, eagerJson, shadowedList) {
+return function run(kind, fn, eagerJson, shadowedList, typeofHelper) {
   const eager = jsonParse(eagerJson);
   const shadowed = shadowedList === '' ? NO_SHADOW : new SetC(shadowedList.split(','));
   const parsed = new MapC(); // fetched variables: name -> value
@@ -256,6 +258,20 @@ return function run(kind, fn, eagerJson, shadowedList) {
   const absent = new SetC(); // names the host said are not variables
   const assigned = new MapC();
   let open = true;
+  // The ReferenceError the scope threw last for a missing name: the typeof
+  // helper turns exactly that one into 'undefined' (typeof.ts).
+  let missing = null;
+  // typeof.ts rewrote each 'typeof name' into 'helper(()=>name)'. The reader
+  // resolves the name where the typeof was (a local, the scope, a global);
+  // only the scope's own "not defined" makes the result 'undefined'.
+  const typeofOf = typeofHelper === '' ? null : function (read) {
+    try {
+      return typeof read();
+    } catch (e) {
+      if (e !== null && e === missing) return 'undefined';
+      throw e;
+    }
+  };
   // The scope of the user's code: a 'with' object that claims every name
   // except the allowed globals, so free identifiers are variables, and
   // assignments to them land here instead of on the global object.
@@ -267,6 +283,8 @@ return function run(kind, fn, eagerJson, shadowedList) {
     },
     get(target, key) {
       if (typeof key !== 'string') return undefined; // Symbol.unscopables
+      // The source does not spell this name (typeof.ts picks one it does not).
+      if (key === typeofHelper && typeofOf !== null) return typeofOf;
       if (assigned.has(key)) return assigned.get(key);
       if (hasOwn(eager, key)) return eager[key];
       if (parsed.has(key)) return parsed.get(key);
@@ -281,7 +299,8 @@ return function run(kind, fn, eagerJson, shadowedList) {
         }
         absent.add(key);
       }
-      throw new ReferenceErrorC(key + ' is not defined');
+      missing = new ReferenceErrorC(key + ' is not defined');
+      throw missing;
     },
     set(target, key, value) {
       if (typeof key !== 'string') return false;

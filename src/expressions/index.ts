@@ -118,6 +118,25 @@
  * variables are fresh copies, all intrinsics frozen and the scope new each time,
  * nothing one evaluation does is visible to another.
  *
+ * ## `typeof` of a missing name
+ *
+ * A Proxy cannot tell the read of a `typeof` from another read, so claiming
+ * every name would make `typeof missing` throw instead of giving
+ * 'undefined'. typeof.ts therefore rewrites, before compiling, every
+ * `typeof <name>` (also `typeof (name)`; found with the acorn parser, so
+ * strings, comments, regular expressions and template text are left alone)
+ * into `ᵀ(()=> name)`: the scope serves `ᵀ` (a name the source does not
+ * spell) as a helper of the evaluation that returns `typeof` of what the
+ * arrow function reads, and 'undefined' when the read throws the scope's own
+ * "not defined" error, and only then. The name still resolves where it is
+ * written (a local, a variable, a global), `typeof x.y` of a missing `x`
+ * and any read of a missing name outside `typeof` still throw, and the
+ * counter idiom `count = (typeof count === 'number' ? count : 0) + 1` works.
+ * The rewrite keeps every line break, and isolate.ts moves reported columns
+ * back over the one character it inserts per `typeof`; a source acorn cannot
+ * parse, or V8 refuses once rewritten, is compiled as written. The fast path
+ * answers `typeof` of primitives and missing names itself.
+ *
  * ## What a script returns
  *
  * `script()` reports as assigned: every top-level name the code assigned (also
@@ -161,9 +180,11 @@
  *
  * ## Known limits
  *
- * - `typeof missingName` throws ReferenceError instead of giving 'undefined':
- *   the `with` scope must claim unknown names so that assignments to them are
- *   captured, and a Proxy cannot tell a `typeof` read from another read.
+ * - Inside the user's own `with (object)` whose object claims every name (a
+ *   Proxy whose `has` is always true), `typeof name` asks that object for
+ *   the helper first and fails as a TypeError (see "`typeof` of a missing
+ *   name"). A source in syntax that acorn does not parse (none known) keeps
+ *   the old behaviour: `typeof missingName` throws ReferenceError.
  * - A runaway Map/Set/dictionary costs a sandbox process: the next evaluation
  *   waits for a new one to start (~0.3-0.5 s). Where core dumps are enabled
  *   (`ulimit -c`), each such abort may also write one.

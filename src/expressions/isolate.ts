@@ -10,6 +10,7 @@ import { BOOTSTRAP_SOURCE, EXPRESSION_PREFIX, EXPRESSION_SUFFIX, RUNTIME_FILENAM
 import { Lru } from './lru.js';
 import { failureReply, Kind, messageOf, type Request } from './protocol.js';
 import { ExpressionError } from './types.js';
+import { originalPosition, rewriteTypeof, type Shift } from './typeof.js';
 
 export interface IsolateRunnerOptions {
   timeoutMs: number;
@@ -23,8 +24,12 @@ export interface IsolateRunner {
   dispose(): void;
 }
 
-/** What the cache holds for one source: the compiled function, or why it does not compile. */
-type Compiled = { fn: ivm.Reference<unknown> } | { error: ExpressionError };
+/**
+ * What the cache holds for one source: the compiled function, or why it does
+ * not compile. A source whose `typeof`s were rewritten (typeof.ts) also has
+ * the helper's name and the inserted characters, to map columns back.
+ */
+type Compiled = { fn: ivm.Reference<unknown>; helper: string; shifts: readonly Shift[] } | { error: ExpressionError };
 
 /** One isolate with its hardened context and the `run` function of bootstrap.ts. */
 interface Sandbox {
@@ -61,8 +66,8 @@ function bodyOf(kind: Kind, source: string): string {
   return kind === Kind.Script ? source : EXPRESSION_PREFIX + source.replace(/;\s*$/, '') + EXPRESSION_SUFFIX;
 }
 
-function wrapSource(kind: Kind, source: string): string {
-  return WRAP_PREFIX + bodyOf(kind, source) + WRAP_SUFFIX;
+function wrapSource(body: string): string {
+  return WRAP_PREFIX + body + WRAP_SUFFIX;
 }
 
 /** How many columns line 1 of the compiled script is shifted against the user's source. */
@@ -140,7 +145,7 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     return new ExpressionError('script_error', message);
   }
 
-  function compile(box: Sandbox, kind: Kind, source: string): ivm.Reference<unknown> {
+  function compile(box: Sandbox, kind: Kind, source: string): Extract<Compiled, { fn: unknown }> {
     const key = `${kind}:${source}`;
     let entry = cache.get(key);
     if (entry === undefined) {
@@ -148,13 +153,26 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
       cache.set(key, entry);
     }
     if ('error' in entry) throw entry.error;
-    return entry.fn;
+    return entry;
   }
 
   function compileUncached(box: Sandbox, kind: Kind, source: string): Compiled {
+    const body = bodyOf(kind, source);
+    // `typeof name` of a missing name: rewritten so that it gives 'undefined'
+    // (typeof.ts). Should V8 refuse the rewritten text where acorn took it,
+    // the original is compiled instead: its error is the one to report.
+    const rewrite = rewriteTypeof(body, kind === Kind.Script ? 0 : EXPRESSION_PREFIX.length);
+    if (rewrite !== null) {
+      const entry = compileBody(box, kind, source, rewrite.body, rewrite.helper, rewrite.shifts);
+      if ('fn' in entry) return entry;
+    }
+    return compileBody(box, kind, source, body, '', []);
+  }
+
+  function compileBody(box: Sandbox, kind: Kind, source: string, body: string, helper: string, shifts: readonly Shift[]): Compiled {
     let script: ivm.Script;
     try {
-      script = box.isolate.compileScriptSync(wrapSource(kind, source), { filename: USER_FILENAME });
+      script = box.isolate.compileScriptSync(wrapSource(body), { filename: USER_FILENAME });
     } catch (e) {
       if (e instanceof SyntaxError) return { error: syntaxError(box, kind, source, e) };
       throw hostFailure(box, e);
@@ -165,7 +183,7 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     // level of a script, where a `let` outlives the evaluation and is
     // visible to every later one.
     try {
-      box.check.applySync(undefined, [bodyOf(kind, source)], { timeout: timeoutMs });
+      box.check.applySync(undefined, [body], { timeout: timeoutMs });
     } catch (e) {
       script.release();
       if (box.isolate.isDisposed || messageOf(e) === TIMEOUT_MESSAGE) throw hostFailure(box, e);
@@ -177,7 +195,7 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
         fn.release();
         return { error: new ExpressionError('syntax_error', 'SyntaxError: the source closes the code around it') };
       }
-      return { fn };
+      return { fn, helper, shifts };
     } catch (e) {
       // The wrapper itself only creates a function; user code running here
       // means the source broke out of it (e.g. an unbalanced "})").
@@ -212,11 +230,11 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
 
   function evaluateOrThrow(request: Request): string {
     const box = open();
-    const fn = compile(box, request.kind, request.source);
+    const entry = compile(box, request.kind, request.source);
     let out: unknown;
     current = request.texts;
     try {
-      out = box.run.applySync(undefined, [request.kind, fn.derefInto(), request.eager, request.shadowed], { timeout: timeoutMs });
+      out = box.run.applySync(undefined, [request.kind, entry.fn.derefInto(), request.eager, request.shadowed, entry.helper], { timeout: timeoutMs });
     } catch (e) {
       throw hostFailure(box, e, true);
     } finally {
@@ -225,7 +243,21 @@ export function createIsolateRunner(options: IsolateRunnerOptions): IsolateRunne
     if (typeof out !== 'string' || out.length === 0) {
       throw new ExpressionError('script_error', 'the sandbox returned an unexpected value');
     }
+    if (out[0] === 'E' && entry.shifts.length > 0) return unshift(out, entry.shifts);
     return out;
+  }
+
+  /** A failure of a rewritten source, with its column moved back to the user's text (see typeof.ts). */
+  function unshift(reply: string, shifts: readonly Shift[]): string {
+    let failure: { line?: unknown; column?: unknown };
+    try {
+      failure = JSON.parse(reply.slice(1)) as typeof failure;
+    } catch {
+      return reply;
+    }
+    if (typeof failure.line !== 'number' || typeof failure.column !== 'number') return reply;
+    failure.column = originalPosition(shifts, failure.line, failure.column);
+    return `E${JSON.stringify(failure)}`;
   }
 
   return {

@@ -11,7 +11,8 @@
  * applied to primitives only (numbers, strings, booleans, null, undefined):
  * on those, the host's operators ARE the JavaScript semantics the sandbox
  * would apply, and they cannot call anything. An object operand, a property
- * that is not an own data property of JSON data, a missing variable, a name
+ * that is not an own data property of JSON data, a missing variable (read
+ * outside `typeof`, which gives 'undefined' as in the sandbox), a name
  * that is also a global (Math, JSON, …), a result that is not a primitive, a
  * string Postgres cannot store: each makes the fast path give up (`DEFER`),
  * and the sandbox evaluates the source as before, with its exact errors and
@@ -28,7 +29,7 @@
  *   equality   := '==' '!=' '===' '!=='
  *   relational := '<' '>' '<=' '>='
  *   additive / multiplicative := '+' '-' / '*' '/' '%'
- *   unary      := ('!' | '-' | '+') unary | member
+ *   unary      := ('!' | '-' | '+' | 'typeof') unary | member
  *   member     := primary ('.' Identifier | '[' expression ']')*
  *   primary    := number | string | true | false | null | Identifier | '(' expression ')'
  * Newlines inside an expression are whitespace (JavaScript does not insert a
@@ -50,6 +51,7 @@ type Node =
   | { k: 'var'; name: string }
   | { k: 'get'; obj: Node; key: Node | string }
   | { k: 'un'; op: '!' | '-' | '+'; a: Node }
+  | { k: 'typeof'; a: Node }
   | { k: 'bin'; op: BinOp; a: Node; b: Node }
   | { k: 'and' | 'or'; a: Node; b: Node }
   | { k: 'cond'; test: Node; yes: Node; no: Node };
@@ -247,6 +249,13 @@ class Parser {
 
   private unary(): Node {
     const t = this.peek();
+    if (t.t === 'id' && t.v === 'typeof') {
+      this.next();
+      if (++this.depth > 64) throw new Unsupported();
+      const a = this.unary();
+      this.depth--;
+      return { k: 'typeof', a };
+    }
     if (t.t === 'op' && (t.v === '!' || t.v === '-' || t.v === '+')) {
       this.next();
       if (++this.depth > 64) throw new Unsupported();
@@ -401,6 +410,14 @@ function evalNode(n: Node, scope: Map<string, Value>, vars: JsonObject): Value {
       if (n.op === '!') return !a; // truthiness runs no code, on objects too
       if (!isPrimitive(a)) throw new Defer();
       return n.op === '-' ? -(a as number) : +(a as number);
+    }
+    case 'typeof': {
+      // A missing variable is 'undefined' (the name is no global: the parser
+      // refuses those), as the sandbox answers since typeof.ts.
+      const a = n.a.k === 'var' && !scope.has(n.a.name) && !Object.hasOwn(vars, n.a.name) ? undefined : evalNode(n.a, scope, vars);
+      // Objects: the sandbox may fail to copy them (a cycle), or see them otherwise.
+      if (!isPrimitive(a)) throw new Defer();
+      return typeof a;
     }
     case 'and': {
       const a = evalNode(n.a, scope, vars);

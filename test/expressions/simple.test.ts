@@ -38,6 +38,8 @@ describe('fast path: what it compiles', () => {
     'order.items[0].price * 2',
     '!(a >= b) ? x : -y',
     'a +\n b',
+    "typeof a === 'undefined' || a > 1",
+    'typeof (a) + typeof -b',
   ])('compiles %j', (src) => {
     expect(compileSimple(src, 'expr')).not.toBeNull();
   });
@@ -47,7 +49,8 @@ describe('fast path: what it compiles', () => {
     'a.b()',
     'x => x',
     'new Date()',
-    'typeof a',
+    'typeof a()',
+    'typeof Math',
     'a ** 2',
     'a?.b',
     'a ?? b',
@@ -106,10 +109,32 @@ describe('fast path: same answers as the sandbox', () => {
     ['script', 'Math = 1\ny = Math', {}],
     ['condition', 'Math > 1', { Math: 2 }],
     ['script', 'ok = 0.1 + 0.2 === 0.3', {}],
+    ['expression', 'typeof missing', {}],
+    ['expression', '[typeof a].length', {}],
+    ['expression', 'typeof a', { a: null }],
+    ['expression', 'typeof a', { a: {} }],
+    ['expression', 'typeof a.b', { a: { b: 's' } }],
+    ['expression', 'typeof a.b', {}],
+    ['expression', 'typeof typeof a', {}],
+    ['condition', "typeof a === 'undefined' || a > 1", { a: 2 }],
+    ['script', "count = (typeof count === 'number' ? count : 0) + 1", {}],
+    ['script', "count = (typeof count === 'number' ? count : 0) + 1", { count: 4 }],
+    ['script', 'a = 1\nt = typeof a', {}],
+    ['script', 't = typeof toString', {}],
   ];
   it.each(cases)('%s %j', (kind, src, vars) => {
     const fast = viaFast(kind, src, vars);
     if (fast !== null) expect(fast).toEqual(viaSandbox(kind, src, vars));
+  });
+
+  it('answers typeof of primitives and missing names itself, and defers on objects', () => {
+    const src = "count = (typeof count === 'number' ? count : 0) + 1";
+    expect(viaFast('script', src, {})).toEqual({ ok: { count: 1 } });
+    expect(viaFast('script', src, { count: 4 })).toEqual({ ok: { count: 5 } });
+    expect(viaFast('expression', 'typeof a', {})).toEqual({ ok: 'undefined' });
+    expect(viaFast('expression', 'typeof a + typeof b + typeof c', { a: 's', b: true, c: null })).toEqual({ ok: 'stringbooleanobject' });
+    expect(viaFast('expression', 'typeof a', { a: [1] })).toBeNull();
+    expect(viaFast('expression', 'typeof a.b', {})).toBeNull();
   });
 
   it('agrees on random sources and variables (differential)', () => {
@@ -143,7 +168,7 @@ describe('fast path: same answers as the sandbox', () => {
         fc.tuple(tie('expr'), fc.constantFrom('+', '-', '*', '/', '%', '<', '>', '<=', '>=', '==', '!=', '===', '!==', '&&', '||'), tie('expr')).map(
           ([x, op, y]) => `${x} ${op} ${y}`,
         ),
-        fc.tuple(fc.constantFrom('!', '-', '+'), tie('expr')).map(([op, x]) => `${op}${x}`),
+        fc.tuple(fc.constantFrom('!', '-', '+', 'typeof '), tie('expr')).map(([op, x]) => `${op}${x}`),
         tie('expr').map((x) => `(${x})`),
         fc.tuple(tie('expr'), tie('expr'), tie('expr')).map(([x, y, z]) => `${x} ? ${y} : ${z}`),
         fc.tuple(fc.constantFrom(...names), fc.constantFrom('x', 'y', 'length', 'toString', 'constructor')).map(([o, k]) => `${o}.${k}`),
