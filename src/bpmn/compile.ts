@@ -560,6 +560,11 @@ function compileProcessElement(
           report,
         );
         if (def === 'invalid') break;
+        if (scopeKind === 'process' && def?.kind === 'timer' && !def.timer.literal) {
+          // a process timer start is scheduled at deploy, before there are any variables to evaluate it over
+          report(`a timer start event needs a literal ${def.timer.kind} (ISO 8601${def.timer.kind === 'cycle' ? ' or cron' : ''}), not the expression '${def.timer.expression}'`);
+          break;
+        }
         const interrupting = el['isInterrupting'] !== false;
         elements[id] = { ...base, type, eventDefinition: def, interrupting };
         break;

@@ -217,7 +217,7 @@ function kindOf(def: ModdleElement): EventDefinition['kind'] | null {
 }
 
 function readTimer(def: ModdleElement, report: Report): TimerDefinition | null {
-  const found: TimerDefinition[] = [];
+  const found: { kind: TimerDefinition['kind']; expression: string }[] = [];
   for (const [prop, kind] of [
     ['timeDate', 'date'],
     ['timeDuration', 'duration'],
@@ -230,13 +230,65 @@ function readTimer(def: ModdleElement, report: Report): TimerDefinition | null {
     report(found.length === 0 ? 'timer event has no timeDate, timeDuration or timeCycle' : 'timer event has more than one of timeDate, timeDuration, timeCycle');
     return null;
   }
-  const timer = found[0] as TimerDefinition;
-  const isExpression = timer.expression.startsWith('=') || /^\s*[$#]\{/.test(timer.expression);
-  if (!isExpression && !validTimerLiteral(timer.kind, stripQuotes(timer.expression))) {
-    report(`timer ${timer.kind} '${timer.expression}' is not a valid ISO 8601 ${timer.kind === 'cycle' ? 'repeating interval or cron expression' : timer.kind}`);
+  const { kind, expression: raw } = found[0]!;
+  const timer = classifyTimer(kind, raw.trim());
+  if (typeof timer === 'string') {
+    report(timer);
     return null;
   }
   return timer;
+}
+
+const TIMER_LITERAL_NAME = { date: 'ISO 8601 date-time', duration: 'ISO 8601 duration', cycle: 'ISO 8601 repeating interval or cron expression' };
+
+/**
+ * Literal or expression (see TimerDefinition). A text that is not a valid
+ * literal but is shaped like one (`PT5X`, `R3/PTM`, `2026-13-01`, five cron
+ * fields with a bad one) is a mistake in the literal, reported at deploy,
+ * not an expression: it would only fail when the timer is armed. Returns the
+ * problem message for a bad literal.
+ */
+export function classifyTimer(kind: TimerDefinition['kind'], text: string): TimerDefinition | string {
+  const bad = (value: string) => `timer ${kind} '${value}' is not a valid ${TIMER_LITERAL_NAME[kind]}`;
+  let inner: string | null = null;
+  if (text.startsWith('=')) inner = text.slice(1).trim();
+  else inner = /^[$#]\{([\s\S]*)\}$/.exec(text)?.[1]?.trim() ?? null;
+  const candidate = inner ?? text;
+  const quoted = /^(['"])([^'"]*)\1$/.exec(candidate);
+  if (quoted) {
+    const literal = (quoted[2] ?? '').trim();
+    return validTimerLiteral(kind, literal) ? { kind, expression: literal, literal: true } : bad(literal);
+  }
+  if (inner !== null) return inner === '' ? bad(text) : { kind, expression: inner, literal: false };
+  if (validTimerLiteral(kind, text)) return { kind, expression: text, literal: true };
+  if (looksLikeTimerLiteral(text) || text === '') return bad(text);
+  const syntax = jsSyntaxError(text);
+  if (syntax !== null) return `${bad(text)}, nor a JavaScript expression (${syntax})`;
+  return { kind, expression: text, literal: false };
+}
+
+/**
+ * Whether `text` parses as a JavaScript expression: null, or the parser's
+ * message. `new Function` only compiles the body, it never runs it.
+ */
+export function jsSyntaxError(text: string): string | null {
+  try {
+    new Function(`return (\n${text}\n);`);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/** ISO 8601 durations, repeating intervals and dates, and cron field lists, by their shape alone. */
+function looksLikeTimerLiteral(text: string): boolean {
+  return (
+    /^P(T?\d|\d)/.test(text) ||
+    /^R\d*\//.test(text) ||
+    /^\d{4}-\d{2}/.test(text) ||
+    /^(CRON_)?TZ=/i.test(text) ||
+    /^[\d*?][\d*?/,\-]*(\s+[\w*?/,\-#]+){4,5}$/.test(text)
+  );
 }
 
 export function stripQuotes(value: string): string {

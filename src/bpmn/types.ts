@@ -19,8 +19,8 @@
  * - Events carry `eventDefinition` (null = none event).
  * - Expressions (conditions, loop expressions, mappings, correlation keys)
  *   are JavaScript with a FEEL `=` or JUEL `${}` wrapper already removed;
- *   timer expressions keep their raw text (literal or expression), decided
- *   when the timer is scheduled.
+ *   a timer is a literal (validated at deploy) or an expression evaluated
+ *   when the timer is armed (TimerDefinition).
  */
 import type { JsonObject } from '../errors.js';
 
@@ -47,14 +47,19 @@ export type ElementType =
   | 'callActivity';
 
 /**
- * A timer definition. `expression` is the raw text of timeDate/timeDuration/
- * timeCycle: a literal (ISO 8601 date-time, duration, repeating interval
- * `R3/PT10M`, `R/<start>/P1D`, or a cron expression for cycles) or an
- * expression (`=expr` or `${expr}`) evaluated when the timer is scheduled.
+ * A timer definition. timeDate/timeDuration/timeCycle are formal expressions:
+ * - `literal: true`: `expression` is an ISO 8601 date-time, duration or
+ *   repeating interval (`R3/PT10M`, `R/<start>/P1D`), or a cron expression for
+ *   cycles, validated at deploy. A quoted text (`"PT1M"`, as SpiffArena's
+ *   modeler writes it), `="PT1M"` and `${'PT1M'}` are that literal.
+ * - `literal: false`: `expression` is an expression (`=`/`${…}` wrapper
+ *   removed) evaluated when the timer is armed; it must give such a text (a
+ *   JavaScript `Date` arrives as its ISO string).
  */
 export interface TimerDefinition {
   readonly kind: 'date' | 'duration' | 'cycle';
   readonly expression: string;
+  readonly literal: boolean;
 }
 
 /** `null` on an event means a none event. */

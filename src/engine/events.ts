@@ -6,6 +6,7 @@
 import type { Json, JsonObject } from '../errors.js';
 import type {
   BoundaryEventElement,
+  TimerDefinition,
   EventDefinition,
   GraphElement,
   StartEventElement,
@@ -34,20 +35,18 @@ function failure(run: Run, token: Token | null, elementId: string, code: string,
   run.history('incident', { elementId, data: { incidentId: incident.id, code, message } });
 }
 
-/** A model value that may be an expression (`=expr`, `${expr}`) or a literal (quoted or not). */
-function valueOf(run: Run, raw: string, scopeId: string): string {
-  const v = raw.trim();
-  let expr: string | null = null;
-  if (v.startsWith('=')) expr = v.slice(1).trim();
-  else {
-    const m = /^[$#]\{([\s\S]*)\}$/.exec(v);
-    if (m) expr = (m[1] ?? '').trim();
+/**
+ * The text of a timer: its literal, or what its expression gives when the
+ * timer is armed (a string, quotes around it removed; a JavaScript Date
+ * arrives as its ISO string).
+ */
+function timerText(run: Run, timer: TimerDefinition, scopeId: string): string {
+  if (timer.literal) return timer.expression;
+  const result = run.ctx.evaluator.expression(timer.expression, run.evalVariables(scopeId));
+  if (typeof result !== 'string') {
+    throw new Error(`expression '${timer.expression}' gave ${result === null ? 'null' : typeof result === 'object' ? (Array.isArray(result) ? 'an array' : 'an object') : `the ${typeof result} ${String(result)}`}, not an ISO 8601 text`);
   }
-  if (expr === null) return stripQuotes(v);
-  const result = run.ctx.evaluator.expression(expr, run.evalVariables(scopeId));
-  if (typeof result === 'number') return String(result);
-  if (typeof result !== 'string') throw new Error(`expression '${expr}' did not give a string`);
-  return result;
+  return stripQuotes(result);
 }
 
 interface TimerPlan {
@@ -58,7 +57,7 @@ interface TimerPlan {
 
 export function planTimer(run: Run, def: Extract<EventDefinition, { kind: 'timer' }>, scopeId: string): TimerPlan {
   const now = run.ctx.now();
-  const expression = valueOf(run, def.timer.expression, scopeId);
+  const expression = timerText(run, def.timer, scopeId);
   if (def.timer.kind === 'date') {
     const d = parseDate(expression);
     if (!d) throw new Error(`'${expression}' is not an ISO 8601 date-time`);

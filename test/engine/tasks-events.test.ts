@@ -73,3 +73,29 @@ describe('data objects and SpiffArena task extensions', () => {
     expect(inst.variables).toEqual({ customer: { name: 'Ada', tier: 'gold' }, scratch: 1, shown: true });
   });
 });
+
+describe('timer values that are expressions (no = or ${} wrapper)', () => {
+  it('a variable name, a quoted literal, a Date and a computed text are armed with their values', async () => {
+    const graph = await loadGraph('timer-values-as-expressions.bpmn', 'timer_values');
+    const inst = Instance.start(graph, { delay: 'PT5S', futuredate: '2026-03-01T12:00:00Z', minutes: 7, start_time: '2026-02-01T08:30:00Z' });
+    expect(inst.state.incidents).toEqual([]);
+    const due = Object.fromEntries(inst.effectsOf('timerScheduled').map((e) => [e.timer.elementId, e.timer]));
+    expect(due['by_variable']).toMatchObject({ dueAt: expect.stringMatching(/^2026-01-01T00:00:05\.\d{3}Z$/), definition: { kind: 'duration', expression: 'PT5S' } });
+    expect(due['by_quoted']).toMatchObject({ dueAt: expect.stringMatching(/^2026-01-01T00:01:00\.\d{3}Z$/), definition: { kind: 'duration', expression: 'PT1M' } });
+    expect(due['by_date_object']).toMatchObject({ dueAt: '2026-03-01T13:00:00.000Z', definition: { kind: 'date' } });
+    expect(due['by_concat']).toMatchObject({ dueAt: expect.stringMatching(/^2026-01-01T00:07:00\.\d{3}Z$/), definition: { kind: 'duration', expression: 'PT7M' } });
+    expect(due['by_start_time']).toMatchObject({ dueAt: '2026-02-01T08:30:00.000Z' });
+  });
+
+  it('a value that is not a valid timer is a timer_error incident naming the element', async () => {
+    const graph = await loadGraph('timer-values-as-expressions.bpmn', 'timer_value_invalid');
+    for (const delay of ['soon', 42, null]) {
+      const inst = Instance.start(graph, { delay });
+      expect(inst.state.incidents).toMatchObject([{ code: 'timer_error', elementId: 'wait_it' }]);
+      expect(inst.state.incidents[0]?.message).toContain("'wait_it'");
+    }
+    // an undefined variable too
+    const missing = Instance.start(graph, {});
+    expect(missing.state.incidents).toMatchObject([{ code: 'timer_error', elementId: 'wait_it' }]);
+  });
+});
