@@ -154,6 +154,13 @@ export interface Token {
   resumeAt?: 'leave';
   /** operator retries of this token at its current element */
   retries?: number;
+  /**
+   * While the token is on an element with input/output parameters: the
+   * ScopeInstance (`activityLocal`) holding its input parameters, the
+   * element's local variables. Removed when the token leaves the element or
+   * is cancelled (absent in states written before io mappings existed).
+   */
+  localScopeId?: string;
 }
 
 /** A live variable scope: the process instance itself or an embedded subprocess run. */
@@ -162,13 +169,6 @@ export interface ScopeInstance {
   /** process id for the root scope, subprocess element id otherwise */
   elementId: string;
   parentScopeId: string | null;
-  /**
-   * While the token is on an element with input/output parameters: the
-   * ScopeInstance (`activityLocal`) holding its input parameters, the
-   * element's local variables. Removed when the token leaves the element or
-   * is cancelled (absent in states written before io mappings existed).
-   */
-  localScopeId?: string;
   /** the token in the parent scope that waits for this scope to finish */
   parentTokenId: string | null;
   variables: JsonObject;
@@ -178,14 +178,6 @@ export interface ScopeInstance {
   compensation?: CompensationRecord[];
   /** a compensation handler's run: the variables it started with (what it changes is written back) */
   compensationSnapshot?: JsonObject;
-}
-
-export interface Incident {
-  id: string;
-  /**
-   * stable: condition_error, script_error, script_timeout, script_memory, script_crash, no_matching_flow, step_limit,
-   * input_error, output_error, service_failed, unhandled_bpmn_error, timer_error, correlation_key_error,
-   * loop_error, child_incident, child_terminated, …
   /**
    * The local variables of one element's run (its input parameters), for the
    * token `parentTokenId`, which stays in `parentScopeId`. No token lives in
@@ -194,6 +186,14 @@ export interface Incident {
    * local to an activity).
    */
   activityLocal?: true;
+}
+
+export interface Incident {
+  id: string;
+  /**
+   * stable: condition_error, script_error, script_timeout, script_memory, script_crash, no_matching_flow, step_limit,
+   * input_error, output_error, service_failed, unhandled_bpmn_error, timer_error, correlation_key_error,
+   * loop_error, child_incident, child_terminated, …
    */
   code: string;
   message: string;
