@@ -141,11 +141,6 @@ interface ElementBase {
   readonly boundaryEventIds: readonly string[];
 }
 
-interface ActivityBase extends ElementBase {
-  readonly defaultFlow: string | null;
-  /** spiffworkflow:preScript, run before the activity's own behaviour */
-  readonly preScript: string | null;
-  /** spiffworkflow:postScript, run when the activity completes, before it leaves */
 /**
  * The value of one input/output parameter (camunda:inputOutput, zeebe:ioMapping).
  * `literal` is a string used as is; `expression` is JavaScript over the
@@ -193,10 +188,15 @@ export interface IoMapping {
   readonly outputs: readonly IoParameter[];
 }
 
-  readonly postScript: string | null;
-  readonly loop: LoopDefinition;
+interface ActivityBase extends ElementBase {
+  readonly defaultFlow: string | null;
   /** input/output parameters (camunda:inputOutput, zeebe:ioMapping but on call activities), null when none */
   readonly io: IoMapping | null;
+  /** spiffworkflow:preScript, run before the activity's own behaviour */
+  readonly preScript: string | null;
+  /** spiffworkflow:postScript, run when the activity completes, before it leaves */
+  readonly postScript: string | null;
+  readonly loop: LoopDefinition;
   /** isForCompensation: a compensation handler (never reached by sequence flows) */
   readonly isForCompensation: boolean;
   /** the compensation handler associated with this activity's compensation boundary event, if any */
@@ -212,6 +212,8 @@ export interface StartEventElement extends ElementBase {
 }
 
 export interface EndEventElement extends ElementBase {
+  /** input parameters (and outputs, but on end events), null when none */
+  readonly io: IoMapping | null;
   readonly type: 'endEvent';
   readonly eventDefinition: EventDefinition | null;
 }
@@ -231,8 +233,6 @@ export interface IntermediateCatchEventElement extends ElementBase {
 }
 
 export interface BoundaryEventElement extends ElementBase {
-  /** input parameters (and outputs, but on end events), null when none */
-  readonly io: IoMapping | null;
   readonly type: 'boundaryEvent';
   readonly eventDefinition: EventDefinition;
   readonly attachedToId: string;
@@ -284,17 +284,17 @@ export interface ScriptTaskElement extends ActivityBase {
   readonly type: 'scriptTask';
   /** JavaScript source */
   readonly script: string;
-}
-
-export interface HumanTaskDefinition {
-  readonly assignee: string | null;
-  readonly candidateGroups: readonly string[];
   /**
    * camunda:resultVariable: the variable receiving the script's value. Only
    * for a script that is one expression, evaluated as such (Camunda stores
    * the value of a script's last statement; the Evaluator cannot give that).
    */
   readonly resultVariable: string | null;
+}
+
+export interface HumanTaskDefinition {
+  readonly assignee: string | null;
+  readonly candidateGroups: readonly string[];
   readonly candidateUsers: readonly string[];
   readonly formKey: string | null;
   /** spiffworkflow properties, instructionsForEndUser, documentation, zeebe formId, … */
@@ -324,16 +324,16 @@ export interface ServiceTaskDefinition {
   readonly retries: number;
   /** fixed delay between tries, from camunda:failedJobRetryTimeCycle; null → exponential backoff */
   readonly retryBackoffMs: number | null;
-  readonly inputs: readonly InputParameter[];
-  readonly headers: Readonly<Record<string, string>>;
-  readonly resultVariable: string | null;
-}
-
   /**
    * spiffworkflow parameters, part of the job input. camunda:inputOutput and
    * zeebe:ioMapping inputs are in the element's `io` (they become locals, and
    * the job input too); graphs compiled before `io` existed carry them here.
    */
+  readonly inputs: readonly InputParameter[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly resultVariable: string | null;
+}
+
 export interface ServiceTaskElement extends ActivityBase {
   readonly type: 'serviceTask';
   readonly service: ServiceTaskDefinition;
