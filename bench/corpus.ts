@@ -323,7 +323,8 @@ async function diagnose(t: Target, processKey: string | undefined): Promise<Diag
   await sleep(1000);
   const b = cpuSnapshot(t.cluster.procs);
   const cores: Record<string, number> = {};
-  for (const [role, ms] of b.byRole) cores[role] = Math.round(((ms - (a.byRole.get(role) ?? 0)) / (b.at - a.at)) * 100) / 100;
+  // a process that exited meanwhile reads as 0 ms: no negative figure for it
+  for (const [role, ms] of b.byRole) cores[role] = Math.max(0, Math.round(((ms - (a.byRole.get(role) ?? 0)) / (b.at - a.at)) * 100) / 100);
   const health = await checkHealth(t);
   let instances: unknown;
   if (processKey !== undefined && health.api === 'ok') {
@@ -444,8 +445,11 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
     const health = await checkHealth(t);
     const bad = Object.entries(health).filter(([, v]) => v !== 'ok');
     if (bad.length > 0) {
-      const crashed = bad.some(([, v]) => v.startsWith('exited'));
-      incidents.push({ kind: crashed ? 'crash' : 'hang', what: '/health', detail: bad.map(([k, v]) => `${k}: ${v}`).join('; '), diagnosis: await diagnose(t, result.starts.at(-1)?.key) });
+      const diagnosis = await diagnose(t, result.starts.at(-1)?.key);
+      // A refused or reset connection, or a process found exited (also a second later, in the
+      // diagnosis: a killed child is reaped after its socket closed), is a crash; no answer is a hang.
+      const crashed = [...bad.map(([, v]) => v), ...Object.values(diagnosis.health)].some((v) => v.startsWith('exited') || v.startsWith('failed'));
+      incidents.push({ kind: crashed ? 'crash' : 'hang', what: '/health', detail: bad.map(([k, v]) => `${k}: ${v}`).join('; '), diagnosis });
       broken = true;
     }
   }
