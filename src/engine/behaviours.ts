@@ -63,7 +63,7 @@ function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
 function throwDefinition(run: Run, token: Token, el: ElementOfType<'intermediateThrowEvent'> | ElementOfType<'endEvent'>): boolean {
   const def = el.eventDefinition;
   if (def?.kind === 'message') return throwMessage(run, token, def.messageName, def.correlationKey);
-  if (def?.kind === 'signal') throwSignal(run, token, def.signalName);
+  if (def?.kind === 'signal') return throwSignal(run, token, def.signalName);
   if (def?.kind === 'escalation') {
     const cancelled = throwEscalation(run, token, def.escalationCode ?? '', true);
     return !cancelled && run.state.tokens[token.id] !== undefined && !run.ended;

@@ -458,6 +458,25 @@ export function throwMessage(run: Run, token: Token, messageName: string, correl
   return true;
 }
 
-export function throwSignal(run: Run, token: Token, signalName: string): void {
-  run.emit({ type: 'signalThrown', signal: { name: signalName, variables: run.visibleVariables(token.scopeId) } });
+/**
+ * Throws a signal. Every other instance hears it through the runtime
+ * (signalThrown); this instance's own catchers that listen at the moment of
+ * the throw fire here, within the throw (BPMN, Camunda): a signal end event
+ * that ends the last token still starts the instance's own signal event
+ * subprocess, and nothing waits for a doorbell. A fired trigger that is used
+ * up is closed, so its subscription row goes too. Returns false when the
+ * thrower's token is gone (an interrupting catcher cancelled it) or the
+ * instance ended.
+ */
+export function throwSignal(run: Run, token: Token, signalName: string): boolean {
+  const variables = run.visibleVariables(token.scopeId);
+  run.emit({ type: 'signalThrown', signal: { name: signalName, variables } });
+  const listening = Object.values(run.state.triggers ?? {}).filter((t) => t.kind === 'signal' && t.name === signalName);
+  for (const t of listening) {
+    if (run.ended || !run.state.triggers?.[t.id]) continue;
+    if (fireTrigger(run, t, structuredClone(variables)) && !run.state.triggers?.[t.id]) {
+      run.emit({ type: 'subscriptionClosed', subscriptionId: t.id });
+    }
+  }
+  return run.state.tokens[token.id] !== undefined && !run.ended;
 }

@@ -398,6 +398,8 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
       const kind = event.type === 'messageReceived' ? 'message' : 'signal';
       if (!trigger || trigger.kind !== kind) return ignored(state);
       if (!fireTrigger(run, run.triggers[event.subscriptionId] ?? trigger, structuredClone(event.variables ?? {}))) return ignored(state);
+      // a signal leaves its subscription row in place (a broadcast consumes nothing): close a used-up one
+      if (kind === 'signal' && !run.state.triggers?.[event.subscriptionId]) run.emit({ type: 'subscriptionClosed', subscriptionId: event.subscriptionId });
       break;
     }
     case 'childCompleted': {

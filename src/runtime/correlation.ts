@@ -171,9 +171,20 @@ export interface SignalOutcome {
   started: string[];
 }
 
-/** Broadcasts a signal: every current signal subscription of that name, and a new instance of every process with a signal start of that name. */
-export async function broadcastSignal(trx: Executor, s: { name: string; variables: JsonObject }, rings: Set<string>): Promise<SignalOutcome> {
-  const subs = await signalSubscriptions(trx, s.name);
+/**
+ * Delivers a signal to every subscription of its name and starts every
+ * process with a signal start event of that name. `thrower`: the instance
+ * that threw it in a step, whose own catchers the engine already fired within
+ * the throw; its subscriptions are left out (it may start a new instance of
+ * its own process, though).
+ */
+export async function broadcastSignal(
+  trx: Executor,
+  s: { name: string; variables: JsonObject },
+  rings: Set<string>,
+  thrower: string | null = null,
+): Promise<SignalOutcome> {
+  const subs = (await signalSubscriptions(trx, s.name)).filter((sub) => sub.instance_id !== thrower);
   for (const sub of subs) {
     await insertInboxEvent(trx, sub.instance_id, 'signalReceived', { subscriptionId: sub.id, name: s.name, variables: s.variables });
     rings.add(sub.instance_id);

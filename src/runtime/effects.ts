@@ -143,7 +143,7 @@ export async function writeEffects(
         await publishMessage(trx, { name: e.message.name, correlationKey: e.message.correlationKey, variables: e.message.variables }, out.rings, true);
         break;
       case 'signalThrown':
-        await broadcastSignal(trx, e.signal, out.rings);
+        await broadcastSignal(trx, e.signal, out.rings, instanceId);
         break;
       case 'childInstanceStarted': {
         const c = e.child;

@@ -89,6 +89,24 @@ const MODELS: Record<string, string> = {
      <bpmn:sequenceFlow id="f2" sourceRef="sig" targetRef="e"/><bpmn:endEvent id="e"/>`,
     `<bpmn:signal id="sig-y" name="order-alarm"/>`,
   ),
+  'signals-itself': defs(
+    'signals-itself',
+    `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="split"/>
+     <bpmn:parallelGateway id="split"/>
+     <bpmn:sequenceFlow id="f2" sourceRef="split" targetRef="sig"/>
+     <bpmn:intermediateCatchEvent id="sig"><bpmn:signalEventDefinition signalRef="sig-self"/></bpmn:intermediateCatchEvent>
+     <bpmn:sequenceFlow id="f3" sourceRef="sig" targetRef="e1"/><bpmn:endEvent id="e1"/>
+     <bpmn:sequenceFlow id="f4" sourceRef="split" targetRef="u"/><bpmn:userTask id="u"/>
+     <bpmn:sequenceFlow id="f5" sourceRef="u" targetRef="throw"/>
+     <bpmn:endEvent id="throw"><bpmn:signalEventDefinition signalRef="sig-self"/></bpmn:endEvent>
+     <bpmn:subProcess id="esp" triggeredByEvent="true">
+       <bpmn:startEvent id="esp_s" isInterrupting="false"><bpmn:signalEventDefinition signalRef="sig-self"/></bpmn:startEvent>
+       <bpmn:sequenceFlow id="g1" sourceRef="esp_s" targetRef="note"/>
+       <bpmn:scriptTask id="note"><bpmn:script>heardItself = true</bpmn:script></bpmn:scriptTask>
+       <bpmn:sequenceFlow id="g2" sourceRef="note" targetRef="esp_e"/><bpmn:endEvent id="esp_e"/>
+     </bpmn:subProcess>`,
+    `<bpmn:signal id="sig-self" name="self-signal"/>`,
+  ),
   'ticker': defs(
     'ticker',
     `<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT0.4S</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
@@ -302,6 +320,23 @@ describe('signals', () => {
     expect(r.body.started).toHaveLength(1);
     for (const i of [a, b]) expect((await until(i.id, 'completed')).variables.level).toBe(3);
     await until(r.body.started[0], 'completed');
+  });
+});
+
+describe('a signal thrown by an instance', () => {
+  it('reaches that same instance within the throwing step, once, even when the throw ends its last token', async () => {
+    const i = await start('signals-itself');
+    expect(i).toMatchObject({ status: 'waiting' });
+    const task = (await call('GET', `/v1/tasks?processInstanceId=${i.id}&state=open`)).body.items[0];
+    const done = await call('POST', `/v1/tasks/${task.id}/complete`, { variables: {}, waitMs: 5000 });
+    // no doorbell, no sweep: the answer already shows the instance finished, its event subprocess run
+    expect(done.body.instance).toMatchObject({ status: 'completed', variables: { heardItself: true } });
+    const h = (await call('GET', `/v1/process-instances/${i.id}/history`)).body.items as { event: string; elementId: string }[];
+    expect(h.filter((x) => x.event === 'element_completed' && x.elementId === 'note')).toHaveLength(1);
+    expect(h.filter((x) => x.event === 'element_completed' && x.elementId === 'sig')).toHaveLength(1);
+    // the runtime did not deliver it a second time through the inbox
+    const inbox = await baton.db.selectFrom('inbox').select(({ fn }) => fn.countAll<number>().as('c')).where('instance_id', '=', i.id).where('kind', '=', 'signalReceived').executeTakeFirstOrThrow();
+    expect(Number(inbox.c)).toBe(0);
   });
 });
 
