@@ -299,12 +299,25 @@ export function stripQuotes(value: string): string {
 
 // ---- loops ---------------------------------------------------------------
 
-/** The name of an ItemAwareElement reference (resolved: its name or id; unresolved: the raw text). */
+/**
+ * The variable an ItemAwareElement reference stands for. Resolved (a data
+ * object, a property): its id, as data objects are variables named by id;
+ * its name only when it has no id. Unresolved: the raw text.
+ */
 function refName(el: ModdleElement, prop: string, unresolved: Unresolved): string | null {
   const ref = child(el, prop);
-  if (ref) return text(ref, 'name') ?? text(ref, 'id');
+  if (ref) return text(ref, 'id') ?? text(ref, 'name');
   const raw = unresolved.get(el)?.get(prop);
   return raw !== undefined && raw.trim() !== '' ? raw.trim() : null;
+}
+
+/**
+ * The variable of a multi-instance inputDataItem/outputDataItem: its id
+ * (SpiffWorkflow; a name like "input item" is a label, not an identifier),
+ * the name only when there is no id.
+ */
+function dataItemName(item: ModdleElement | undefined): string | null {
+  return item ? (text(item, 'id') ?? text(item, 'name')) : null;
 }
 
 export function readLoop(loop: ModdleElement | undefined, report: Report, unresolved: Unresolved): LoopDefinition | 'invalid' {
@@ -331,11 +344,11 @@ export function readLoop(loop: ModdleElement | undefined, report: Report, unreso
   const inputElement =
     text(zeebe, 'inputElement') ??
     text(loop, 'elementVariable') ??
-    (child(loop, 'inputDataItem') ? text(child(loop, 'inputDataItem'), 'name') ?? text(child(loop, 'inputDataItem'), 'id') : null);
+    dataItemName(child(loop, 'inputDataItem'));
   const outputCollection = text(zeebe, 'outputCollection') ?? refName(loop, 'loopDataOutputRef', unresolved);
   const outputElement =
     jsExpression(str(zeebe, 'outputElement')) ??
-    (child(loop, 'outputDataItem') ? text(child(loop, 'outputDataItem'), 'name') ?? text(child(loop, 'outputDataItem'), 'id') : null);
+    dataItemName(child(loop, 'outputDataItem'));
   const loopCardinality = jsExpression(expressionBody(child(loop, 'loopCardinality')));
   const completionCondition = jsExpression(expressionBody(child(loop, 'completionCondition')));
   if (inputCollection === null && loopCardinality === null) {

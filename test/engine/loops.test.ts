@@ -199,3 +199,13 @@ describe('multi-instance at scale', () => {
     expect(run(true)).toEqual(run(false));
   });
 });
+
+describe('multi-instance data items', () => {
+  it('binds inputDataItem and outputDataItem by id, not by name', async () => {
+    const graph = await loadGraph('mi-data-items-by-id.bpmn');
+    const inst = Instance.start(graph);
+    expect(inst.state.incidents).toEqual([]);
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ numbers: [1, 2, 3], results: [10, 20, 30] });
+  });
+});
