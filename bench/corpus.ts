@@ -112,7 +112,7 @@ interface Diagnosis {
   logs: Record<string, string>;
 }
 
-interface Incident {
+interface Fault {
   kind: 'hang' | 'crash' | 'server_error';
   /** what did not answer: the deploy, a start, a cancel, /health */
   what: string;
@@ -137,7 +137,7 @@ interface FileResult {
   };
   starts: StartResult[];
   /** hangs, crashes and 5xx answers while this file ran; each hang or crash replaced the cluster */
-  incidents?: Incident[];
+  faults?: Fault[];
 }
 
 interface CorpusSource {
@@ -302,7 +302,7 @@ async function stopTarget(t: Target): Promise<void> {
 const exited = (p: Proc) => p.child.exitCode !== null || p.child.signalCode !== null;
 const healthUrl = (t: Target, p: Proc) => (p.role === 'api' ? `${t.cluster.base}/health` : `http://127.0.0.1:${p.healthPort}/health`);
 
-/** '' when every process answers /health within HEALTH_MS; else what failed. */
+/** Each Baton process → 'ok' when it answered /health with 200 within HEALTH_MS, else what happened. */
 async function checkHealth(t: Target): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   await Promise.all(
@@ -361,13 +361,13 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
   const rel = relative(root, path);
   // the API takes names of up to 255 characters; a deep path keeps its tail
   const name = rel.length <= 255 ? rel : basename(rel).slice(-255);
-  const incidents: Incident[] = [];
+  const faults: Fault[] = [];
   const result: FileResult = { file: rel, bytes: content.length, deploy: { outcome: 'failed', ms: 0 }, starts: [] };
   const api = t.cluster.base;
   let broken = false;
   const hangOrCrash = async (a: Answer, what: string, processKey?: string) => {
     const f = failure(a, what);
-    incidents.push({ kind: f.outcome === 'hung' ? 'hang' : 'crash', what, detail: f.detail, ...(processKey !== undefined ? { processKey } : {}), diagnosis: await diagnose(t, processKey) });
+    faults.push({ kind: f.outcome === 'hung' ? 'hang' : 'crash', what, detail: f.detail, ...(processKey !== undefined ? { processKey } : {}), diagnosis: await diagnose(t, processKey) });
     broken = true;
   };
 
@@ -389,7 +389,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
           ? [...new Set(problems.map((p) => normaliseCause(p.message)))]
           : [normaliseCause(code === 'invalid_model' ? message : `${code}: ${message}`)];
       result.deploy = { outcome: d.status < 500 ? 'rejected' : 'http_error', httpStatus: d.status, ms: d.ms, code, message, ...(problems ? { problems } : {}), causes };
-      if (d.status >= 500) incidents.push({ kind: 'server_error', what: 'deploy', detail: `${d.status} ${code}: ${message}` });
+      if (d.status >= 500) faults.push({ kind: 'server_error', what: 'deploy', detail: `${d.status} ${code}: ${message}` });
     }
   }
 
@@ -412,7 +412,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
       s.code = str(body.code) ?? `http_${a.status}`;
       s.message = str(body.message) ?? String(a.body).slice(0, 300);
       s.outcome = s.code === 'no_none_start_event' ? 'not_startable' : 'http_error';
-      if (a.status >= 500) incidents.push({ kind: 'server_error', what: `start ${p.key}`, processKey: p.key, detail: `${a.status} ${s.code}: ${s.message}` });
+      if (a.status >= 500) faults.push({ kind: 'server_error', what: `start ${p.key}`, processKey: p.key, detail: `${a.status} ${s.code}: ${s.message}` });
       continue;
     }
     const status = str(body.status) ?? 'unknown';
@@ -436,7 +436,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
       } else if (c.status >= 300) {
         const cb = obj(c.body);
         s.cancel = { outcome: 'http_error', httpStatus: c.status, ...(str(cb.code) ? { code: str(cb.code)! } : {}), ...(str(cb.message) ? { message: str(cb.message)! } : {}) };
-        if (c.status >= 500) incidents.push({ kind: 'server_error', what: `cancel ${p.key}`, processKey: p.key, detail: `${c.status} ${str(cb.code)}: ${str(cb.message)}` });
+        if (c.status >= 500) faults.push({ kind: 'server_error', what: `cancel ${p.key}`, processKey: p.key, detail: `${c.status} ${str(cb.code)}: ${str(cb.message)}` });
       }
     }
   }
@@ -449,11 +449,11 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
       // A refused or reset connection, or a process found exited (also a second later, in the
       // diagnosis: a killed child is reaped after its socket closed), is a crash; no answer is a hang.
       const crashed = [...bad.map(([, v]) => v), ...Object.values(diagnosis.health)].some((v) => v.startsWith('exited') || v.startsWith('failed'));
-      incidents.push({ kind: crashed ? 'crash' : 'hang', what: '/health', detail: bad.map(([k, v]) => `${k}: ${v}`).join('; '), diagnosis });
+      faults.push({ kind: crashed ? 'crash' : 'hang', what: '/health', detail: bad.map(([k, v]) => `${k}: ${v}`).join('; '), diagnosis });
       broken = true;
     }
   }
-  if (incidents.length > 0) result.incidents = incidents;
+  if (faults.length > 0) result.faults = faults;
   return { result, broken };
 }
 
@@ -474,12 +474,12 @@ async function runCorpus(dir: string): Promise<CorpusResult> {
       const run = await runFile(target, root, f);
       out.files.push(run.result);
       const r = run.result;
-      const mark = r.incidents?.some((x) => x.kind !== 'server_error') ? ' !!' : '';
+      const mark = r.faults?.some((x) => x.kind !== 'server_error') ? ' !!' : '';
       process.stderr.write(
         `  [${i + 1}/${files.length}] ${r.file}: ${r.deploy.outcome}${r.starts.length ? ` → ${r.starts.map((s) => s.outcome).join(',')}` : ''}${mark}\n`,
       );
       if (run.broken) {
-        process.stderr.write(`    ${r.incidents?.map((x) => `${x.kind} (${x.what}): ${x.detail ?? ''}`).join('\n    ')}\n    replacing the Baton cluster\n`);
+        process.stderr.write(`    ${r.faults?.map((x) => `${x.kind} (${x.what}): ${x.detail ?? ''}`).join('\n    ')}\n    replacing the Baton cluster\n`);
         await stopTarget(target);
         out.clusterRestarts++;
         target = await startTarget();
@@ -515,7 +515,7 @@ interface Row {
 function rowOf(c: CorpusResult): Row {
   const starts = c.files.flatMap((f) => f.starts);
   const n = (o: StartOutcome) => starts.filter((s) => s.outcome === o).length;
-  const incidents = c.files.flatMap((f) => f.incidents ?? []);
+  const faults = c.files.flatMap((f) => f.faults ?? []);
   return {
     corpus: c.name,
     files: c.bpmnFiles,
@@ -530,8 +530,8 @@ function rowOf(c: CorpusResult): Row {
     error: n('error'),
     terminated: n('terminated'),
     other: n('running') + n('suspended') + n('http_error') + n('skipped') + c.files.filter((f) => f.deploy.outcome === 'http_error').length,
-    hung: incidents.filter((x) => x.kind === 'hang').length,
-    crashed: incidents.filter((x) => x.kind === 'crash').length,
+    hung: faults.filter((x) => x.kind === 'hang').length,
+    crashed: faults.filter((x) => x.kind === 'crash').length,
   };
 }
 
@@ -596,7 +596,7 @@ function summarise(corpora: CorpusResult[]) {
     }
   }
   const problems = corpora.flatMap((c) =>
-    c.files.flatMap((f) => (f.incidents ?? []).map((x) => ({ corpus: c.name, file: f.file, kind: x.kind, what: x.what, detail: x.detail ?? '', cores: x.diagnosis?.cores }))),
+    c.files.flatMap((f) => (f.faults ?? []).map((x) => ({ corpus: c.name, file: f.file, kind: x.kind, what: x.what, detail: x.detail ?? '', cores: x.diagnosis?.cores }))),
   );
   return {
     rows: [...rows, total],
