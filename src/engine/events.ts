@@ -182,7 +182,8 @@ function espStart(run: Run, espId: string): StartEventElement | null {
 
 /** Opens the trigger(s) a waiting catch event / receive task needs. */
 export function waitForEvent(run: Run, token: Token, def: TriggerDefinition, role: 'catch' | 'gateway', elementId: string): boolean {
-  return openTrigger(run, def, { role, elementId, token, scopeId: token.scopeId });
+  // timers, correlation keys and conditions of a catch see its input parameters (Camunda 7)
+  return openTrigger(run, def, { role, elementId, token, scopeId: run.variableScope(token) });
 }
 
 /** Conditions of every conditional trigger, after a step changed variables. */
@@ -443,7 +444,7 @@ function catchThrown(run: Run, catcher: Catcher, interrupting: boolean, variable
 }
 
 export function throwMessage(run: Run, token: Token, messageName: string, correlationKeyExpression: string | null): boolean {
-  const variables = run.visibleVariables(token.scopeId);
+  const variables = run.visibleVariables(run.variableScope(token));
   let correlationKey: string | null = null;
   if (correlationKeyExpression !== null) {
     try {
@@ -469,7 +470,7 @@ export function throwMessage(run: Run, token: Token, messageName: string, correl
  * instance ended.
  */
 export function throwSignal(run: Run, token: Token, signalName: string): boolean {
-  const variables = run.visibleVariables(token.scopeId);
+  const variables = run.visibleVariables(run.variableScope(token));
   run.emit({ type: 'signalThrown', signal: { name: signalName, variables } });
   const listening = Object.values(run.state.triggers ?? {}).filter((t) => t.kind === 'signal' && t.name === signalName);
   for (const t of listening) {

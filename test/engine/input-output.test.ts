@@ -230,3 +230,17 @@ describe('camunda:inputOutput on a call activity', () => {
     expect(inst.variables).toEqual({ base: 1, result: 10, final: 15 });
   });
 });
+
+describe('input parameters of events are seen by what the event arms and throws', () => {
+  it('a catch timer reads its input parameter, a message throw carries its inputs', async () => {
+    const graph = await loadGraph('camunda-io-catch-timer.bpmn');
+    const inst = Instance.start(graph, { orderId: 'o-1' });
+    expect(inst.state.incidents).toEqual([]);
+    expect(inst.effectsOf('messageThrown')[0]?.message.variables).toMatchObject({ orderId: 'o-1', reason: 'late o-1' });
+    expect(inst.effectsOf('timerScheduled')[0]?.timer).toMatchObject({ elementId: 'pause', definition: { kind: 'duration', expression: 'PT10M' } });
+    inst.fireTimer('pause');
+    expect(inst.status).toBe('completed');
+    onlyRootScope(inst);
+    expect(inst.variables).toEqual({ orderId: 'o-1' });
+  });
+});
