@@ -669,7 +669,7 @@ function compileProcessElement(
             problems.push({ file, elementId: f, message: `sequence flow '${f}' leaves parallel gateway '${id}' and must not have a condition` });
           }
         }
-        elements[id] = { ...base, type, reach: {} };
+        elements[id] = { ...base, type, reach: {}, loopBack: [] };
         break;
       case 'task':
         elements[id] = { ...activity(), type };
@@ -741,7 +741,7 @@ function compileProcessElement(
   for (const [id, el] of Object.entries(elements)) {
     if (el.type !== 'inclusiveGateway' && el.type !== 'parallelGateway') continue;
     if (el.incoming.length < 2) continue;
-    const reach = joinReachOf(el, flows, preds);
+    const { reach, loopBack } = joinReachOf(el, flows, preds);
     // Each join stores its reach in the graph, so the graph grows with
     // joins × elements × incoming flows; a chain of thousands of joins would
     // take seconds to compile and megabytes to store. No real model comes near
@@ -751,7 +751,7 @@ function compileProcessElement(
       problem(id, `too many elements lead to joining gateways (more than ${MAX_REACH_TOTAL} in all); split the process`);
       break;
     }
-    elements[id] = { ...el, reach };
+    elements[id] = el.type === 'parallelGateway' ? { ...el, reach, loopBack } : { ...el, reach };
   }
 
   if (problems.length > 0) return { graph: null, problems };
@@ -865,24 +865,31 @@ function predecessors(elements: Record<string, GraphElement>, flows: Record<stri
 /**
  * For each incoming flow of the join, walks backwards from the flow's source
  * without passing through the join, and notes the flow's index on every
- * element met: the elements from which that flow can still be reached.
+ * element met: the elements from which that flow can still be reached. A
+ * flow whose walk meets the join itself comes back from after it (a loop
+ * back to the join): its index goes into `loopBack`.
  */
-function joinReachOf(join: GraphElement, flows: Record<string, GraphFlow>, preds: Map<string, string[]>): Record<string, number[]> {
+function joinReachOf(join: GraphElement, flows: Record<string, GraphFlow>, preds: Map<string, string[]>): { reach: Record<string, number[]>; loopBack: number[] } {
   const reach: Record<string, number[]> = {};
+  const loopBack: number[] = [];
   join.incoming.forEach((flowId, index) => {
     const source = flows[flowId]?.sourceId;
     if (source === undefined) return;
     const seen = new Set<string>();
     const todo = [source];
     for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
-      if (id === join.id || seen.has(id)) continue;
+      if (id === join.id) {
+        if (loopBack[loopBack.length - 1] !== index) loopBack.push(index);
+        continue;
+      }
+      if (seen.has(id)) continue;
       seen.add(id);
       (reach[id] ??= []).push(index);
       const more = preds.get(id);
       if (more) for (const p of more) todo.push(p);
     }
   });
-  return reach;
+  return { reach, loopBack };
 }
 
 /** Lane names by flow node id; nested lanes are visited after their parent so the innermost wins. */

@@ -259,6 +259,11 @@ export interface ParallelGatewayElement extends ElementBase {
   readonly type: 'parallelGateway';
   /** see JoinReach: a join whose missing flows no live token can reach can never fire */
   readonly reach: JoinReach;
+  /**
+   * indices of the incoming flows that come back from after the gateway (a
+   * loop through it): the gateway is then a loop merge as well (SpiffWorkflow)
+   */
+  readonly loopBack: readonly number[];
 }
 
 export interface InclusiveGatewayElement extends ElementBase {

@@ -638,7 +638,7 @@ export class Run {
           }
         } else if (el?.type === 'parallelGateway') parallel.push(t);
       }
-      for (const t of parallel) this.checkParallelJoin(t);
+      for (const t of parallel) if (this.settleParallelJoin(t)) return true;
     }
     if (this.conditionsDirty) {
       this.conditionsDirty = false;
@@ -712,23 +712,28 @@ export class Run {
 
   /**
    * A parallel join that waits for a flow no live token of its scope instance
-   * can reach any more (an exclusive split feeding it, a branch that ended
-   * elsewhere) would leave the instance waiting forever without saying why:
-   * its earliest waiting token gets a `join_cannot_fire` incident naming the
-   * gateway and the flows that can no longer get a token. Once per gateway and
-   * scope instance: an incident already there stands for the rest.
+   * can reach any more would leave the instance waiting forever without
+   * saying why. Two cases:
+   * - the gateway is also a loop merge (SpiffWorkflow's reading): the missing
+   *   flows are ones that come back from after it (its first pass), or the
+   *   tokens came back that way and the missing flows are the way in (a later
+   *   pass): it fires with the tokens it has, one per flow;
+   * - anything else (an exclusive split feeding it, a branch that ended
+   *   elsewhere, a leftover token of an earlier round): its earliest waiting
+   *   token gets a `join_cannot_fire` incident naming the gateway and the
+   *   flows that can no longer get a token. Once per gateway and scope
+   *   instance: an incident already there stands for the rest.
+   * Returns true when the join fired.
    */
-  private checkParallelJoin(token: Token): void {
+  private settleParallelJoin(token: Token): boolean {
     const el = this.graph.elements[token.elementId];
-    if (el?.type !== 'parallelGateway' || this.state.tokens[token.id]?.state !== 'joining') return;
-    const filled = new Set<string>();
-    let firstJoining: Token | undefined;
+    if (el?.type !== 'parallelGateway' || this.state.tokens[token.id]?.state !== 'joining') return false;
+    const first = new Map<string, Token>();
     const elsewhere: Token[] = [];
     for (const t of this.rawTokens()) {
       if (t.scopeId === token.scopeId && t.elementId === el.id) {
-        if (t.state === 'incident') return;
-        if (t.state === 'joining' && t.arrivedVia !== undefined) filled.add(t.arrivedVia);
-        firstJoining ??= t.state === 'joining' ? t : undefined;
+        if (t.state === 'incident') return false;
+        if (t.state === 'joining' && t.arrivedVia !== undefined && !first.has(t.arrivedVia)) first.set(t.arrivedVia, t);
         continue;
       }
       elsewhere.push(t);
@@ -738,17 +743,37 @@ export class Run {
       const a = this.ancestorIn(t, token.scopeId);
       for (const i of (a ? el.reach[a.elementId] : undefined) ?? []) reachable.add(i);
     }
-    const dead = el.incoming.filter((f, i) => !filled.has(f) && !reachable.has(i));
-    if (dead.length === 0 || !firstJoining) return;
-    const victim = this.state.tokens[firstJoining.id];
-    if (!victim) return;
-    const waiting = el.incoming.filter((f) => filled.has(f));
+    const missing = el.incoming.map((f, i) => i).filter((i) => !first.has(el.incoming[i] as string));
+    const dead = missing.filter((i) => !reachable.has(i));
+    if (dead.length === 0 || first.size === 0) return false;
+    const loopBack = new Set(el.loopBack);
+    const cameBack = [...first.keys()].every((f) => loopBack.has(el.incoming.indexOf(f)));
+    if (dead.every((i) => loopBack.has(i) || cameBack)) {
+      // the flows still reachable may yet bring their tokens
+      if (dead.length < missing.length) return false;
+      const chosen = [...first.values()];
+      const survivor = this.state.tokens[(chosen[0] as Token).id];
+      if (!survivor) return false;
+      for (const t of chosen.slice(1)) {
+        this.history('element_completed', { elementId: el.id, elementType: el.type, tokenId: t.id, scopeId: t.scopeId, data: { mergedInto: survivor.id } });
+        delete this.state.tokens[t.id];
+      }
+      survivor.state = 'ready';
+      survivor.resumeAt = 'leave';
+      this.fresh.push(survivor.id);
+      return true;
+    }
+    const victim = this.state.tokens[(first.values().next().value as Token).id];
+    if (!victim) return false;
+    const names = (ids: number[]) => ids.map((i) => `'${el.incoming[i]}'`).join(', ');
     this.incident(
       victim,
       'join_cannot_fire',
-      `parallel gateway '${el.id}' can never fire: no token can reach its incoming flow${dead.length > 1 ? 's' : ''} ${dead.map((f) => `'${f}'`).join(', ')} any more (tokens wait on ${waiting.map((f) => `'${f}'`).join(', ')})`,
+      `parallel gateway '${el.id}' can never fire: no token can reach its incoming flow${dead.length > 1 ? 's' : ''} ${names(dead)} any more (tokens wait on ${[...first.keys()].map((f) => `'${f}'`).join(', ')})`,
     );
+    return false;
   }
+
 
   /** Executes the token's element: history, spiff preScript, then the element type's behaviour. */
   execute(token: Token): void {

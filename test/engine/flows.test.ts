@@ -216,3 +216,19 @@ describe('a parallel join that can never fire', () => {
     expect(inst.state.incidents).toEqual([]);
   });
 });
+
+describe('a parallel gateway that is also a loop merge', () => {
+  it('does not wait for the flow that can only come back through it, nor for the way in on later passes', async () => {
+    const graph = await loadGraph('parallel-gateway-as-loop-merge.bpmn');
+    expect(graph.elements['merge']).toMatchObject({ incoming: ['in', 'back'], loopBack: [1] });
+    const inst = Instance.start(graph);
+    expect(inst.active).toEqual(['pause']);
+    expect(inst.variables).toEqual({ x: 1 });
+    inst.completeTask('pause');
+    expect(inst.variables).toEqual({ x: 2 });
+    inst.completeTask('pause');
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ x: 3 });
+    expect(inst.state.incidents).toEqual([]);
+  });
+});
