@@ -706,7 +706,7 @@ function compileProcessElement(
       }
       case 'sendTask':
       case 'receiveTask': {
-        const message = readMessageRef(el, 'messageRef', report);
+        const message = readMessageRef(el, 'messageRef', report, unresolved);
         if (message) elements[id] = type === 'sendTask' ? { ...activity(), type, message } : { ...activity(), type, message };
         break;
       }

@@ -33,11 +33,27 @@ export function eventDefinitionsOf(el: ModdleElement): ModdleElement[] {
   return [...list(el, 'eventDefinitions'), ...list(el, 'eventDefinitionRef')];
 }
 
-export function readMessageRef(el: ModdleElement, prop: string, report: Report): MessageRef | null {
+/**
+ * An element or event definition's own name for a message or signal without
+ * a reference: the spec allows a missing messageRef/signalRef, and
+ * SpiffWorkflow then names the message (or signal) after the event. Baton does
+ * the same, falling back to the element id when the element has no name
+ * either (so two unnamed events never meet by accident).
+ */
+function ownName(el: ModdleElement): string {
+  const owner = el.$type.endsWith('EventDefinition') ? (child(el, '$parent') ?? el) : el;
+  return text(owner, 'name') ?? text(owner, 'id') ?? '';
+}
+
+export function readMessageRef(el: ModdleElement, prop: string, report: Report, unresolved?: Unresolved): MessageRef | null {
   const message = child(el, prop);
   if (!message) {
-    report('message reference is missing (messageRef)');
-    return null;
+    const missing = unresolved?.get(el)?.get(prop);
+    if (missing !== undefined) {
+      report(`message '${missing}' does not exist`);
+      return null;
+    }
+    return { messageName: ownName(el), correlationKey: null };
   }
   const messageName = text(message, 'name');
   if (messageName === null) {
@@ -147,14 +163,22 @@ export function readEventDefinition(
       return timer ? { kind, timer } : 'invalid';
     }
     case 'message': {
-      const ref = readMessageRef(def, 'messageRef', report);
+      const ref = readMessageRef(def, 'messageRef', report, unresolved);
       return ref ? { kind, ...ref } : 'invalid';
     }
     case 'signal': {
       const signal = child(def, 'signalRef');
+      if (!signal) {
+        const missing = unresolved.get(def)?.get('signalRef');
+        if (missing !== undefined) {
+          report(`signal '${missing}' does not exist`);
+          return 'invalid';
+        }
+        return { kind, signalName: ownName(def) };
+      }
       const name = text(signal, 'name');
       if (name === null) {
-        report(signal ? `signal '${str(signal, 'id') ?? '?'}' has no name` : 'signal reference is missing (signalRef)');
+        report(`signal '${str(signal, 'id') ?? '?'}' has no name`);
         return 'invalid';
       }
       return { kind, signalName: name };

@@ -191,3 +191,18 @@ describe('BPMN-standard message correlation (retrieval expressions)', () => {
     ]);
   });
 });
+
+describe('message and signal events without messageRef/signalRef', () => {
+  it('are named after the event (SpiffWorkflow), else after its id', async () => {
+    const graph = await loadGraph('message-signal-without-ref.bpmn');
+    const inst = Instance.start(graph);
+    expect(inst.trigger('paid')).toMatchObject({ kind: 'message', name: 'Payment received', correlationKey: null });
+    expect(inst.trigger('alarm_heard')).toMatchObject({ kind: 'signal', name: 'Alarm' });
+    expect(inst.trigger('nameless')).toMatchObject({ kind: 'message', name: 'nameless' });
+    expect(inst.trigger('reply')).toMatchObject({ kind: 'message', name: 'Reply' });
+    inst.receiveMessage('paid');
+    // the throw named "Alarm" reached the catch named "Alarm"
+    expect(inst.effectsOf('signalThrown').map((e) => e.signal.name)).toEqual(['Alarm']);
+    expect(inst.active).toEqual(['nameless', 'reply']);
+  });
+});
