@@ -204,8 +204,26 @@ export const behaviours: BehaviourTable = {
   /**
    * Starts the called process as its own instance (childInstanceStarted) and
    * waits for childCompleted / childFailed / childTerminated.
+   *
+   * Unless the child would be nested deeper than `ctx.maxCallDepth`: then the
+   * token stops with `call_depth_exceeded`. Recursion (A calls A, or A → B → A)
+   * has no end of its own, and every level is a new instance; the depth rides
+   * along in the parent link, so no instance needs to look at its ancestors.
+   * A retry runs the element again and fails again, until the limit is raised.
    */
   callActivity: (run, token, el) => {
+    const parent = run.state.parent;
+    // root: 0; a parent link written before depths existed counts as 1
+    const childDepth = (parent ? (parent.depth ?? 1) : 0) + 1;
+    const maxDepth = run.ctx.maxCallDepth ?? 50;
+    if (childDepth > maxDepth) {
+      run.incident(
+        token,
+        'call_depth_exceeded',
+        `call activity '${el.id}' would start process '${el.calledElement}' at call depth ${childDepth}, deeper than the limit of ${maxDepth} (BATON_MAX_CALL_DEPTH): is the process calling itself?`,
+      );
+      return;
+    }
     const visible = run.visibleVariables(token.scopeId);
     const variables: JsonObject = el.inputAll ? structuredClone(visible) : {};
     for (const m of el.inputs) {

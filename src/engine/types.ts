@@ -37,6 +37,13 @@ export interface EngineContext {
    * records (O(live tokens)); the result is the same either way. Default false.
    */
   inPlace?: boolean;
+  /**
+   * Deepest call-activity nesting allowed (default 50): the root instance is
+   * depth 0, a called instance its caller's depth + 1 (`ParentLink.depth`). A call activity whose child would be deeper gets a
+   * `call_depth_exceeded` incident instead of starting it, so a process that
+   * calls itself, directly or through others, ends instead of running away.
+   */
+  maxCallDepth?: number;
 }
 
 /** What a token is doing while it waits. */
@@ -235,6 +242,12 @@ export interface ParentLink {
   instanceId: string;
   tokenId: string;
   childId?: string;
+  /**
+   * The called instance's call depth: its caller's depth + 1 (a root instance,
+   * which has no parent link, is depth 0). Absent in states written before
+   * depths existed: such a child counts as depth 1.
+   */
+  depth?: number;
 }
 
 /** Inputs the engine reacts to. The runtime reads them from the instance's inbox. */

@@ -163,7 +163,11 @@ export async function writeEffects(
           id: c.id,
           variables: c.variables,
           businessKey: c.businessKey,
-          parent: { instanceId, tokenId: c.tokenId, childId: c.id },
+          // The child's depth travels in its parent link (start row, then its
+          // state), so the engine can refuse the next level without reading
+          // ancestors: this instance's depth (root 0; a link without one,
+          // written before depths existed, 1) + 1. Same rule as the engine's.
+          parent: { instanceId, tokenId: c.tokenId, childId: c.id, depth: (state.parent ? (state.parent.depth ?? 1) : 0) + 1 },
         });
         out.rings.add(c.id);
         break;

@@ -23,7 +23,14 @@ export function toEngineEvent(ev: InboxRow): EngineEvent | null {
         ...withVars,
         ...(str(p.startEventId) ? { startEventId: str(p.startEventId)! } : {}),
         ...(parent && str(parent.instanceId) && str(parent.tokenId)
-          ? { parent: { instanceId: str(parent.instanceId)!, tokenId: str(parent.tokenId)!, ...(str(parent.childId) ? { childId: str(parent.childId)! } : {}) } }
+          ? {
+              parent: {
+                instanceId: str(parent.instanceId)!,
+                tokenId: str(parent.tokenId)!,
+                ...(str(parent.childId) ? { childId: str(parent.childId)! } : {}),
+                ...(Number.isSafeInteger(parent.depth) && (parent.depth as number) >= 1 ? { depth: parent.depth as number } : {}),
+              },
+            }
           : {}),
       };
     }

@@ -61,6 +61,8 @@ export interface StepDeps {
   connectorTopics?: ReadonlySet<string>;
   /** how inline starts share statements (start-batcher.ts); default 4 in flight, 100 per statement */
   startBatch?: StartBatchOptions;
+  /** deepest call-activity nesting (EngineContext.maxCallDepth; config BATON_MAX_CALL_DEPTH); default 50 */
+  maxCallDepth?: number;
 }
 
 export type StepOutcome =
@@ -187,7 +189,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const batchSize = deps.batchSize ?? 500;
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
-  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator };
+  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}) };
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for
