@@ -74,13 +74,19 @@ function poolSize(config: Readonly<Config>, roles: Role[]): number {
 
 export async function startBaton(config: Readonly<Config>, roles: Role[], opts: BootOptions = {}): Promise<Baton> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { roles: roles.join(',') } });
+  /** what the roles use (database, transport, sandbox): closed last, in reverse order of opening */
   const closers: Array<() => Promise<void>> = [];
+  /** the roles (and the health server): closed first, all at once */
+  const roleClosers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
-    // Reverse order of start: stop taking work, finish what is in flight, then
-    // close the transport and the database the work needed.
-    for (const c of closers.reverse().splice(0)) {
-      await c().catch((err: unknown) => logger.error({ err }, 'error during shutdown'));
-    }
+    // Every role stops taking work at the same moment and finishes what is in
+    // flight; only then do the transport and the database the work needed
+    // close. At the same moment, not one after another: an API waiting for a
+    // slow client's request must not keep the step worker beside it taking
+    // new steps (a runaway model would go on until the grace period ends).
+    const report = (err: unknown) => logger.error({ err }, 'error during shutdown');
+    await Promise.all(roleClosers.splice(0).map((c) => c().catch(report)));
+    for (const c of closers.reverse().splice(0)) await c().catch(report);
   };
   try {
     const opened =
@@ -122,17 +128,17 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       transport,
       logger,
       definitions,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024 }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
     if (roles.includes('scheduler')) {
       scheduler = startScheduler({ db, transport, logger, sweepAfterMs: config.sweepAfterMs, sweepIntervalMs: config.sweepIntervalMs });
-      closers.push(() => scheduler!.close());
+      roleClosers.push(() => scheduler!.close());
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics });
+      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {
@@ -140,7 +146,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         },
         { concurrency: config.stepConcurrency },
       );
-      closers.push(() => consumer.close());
+      roleClosers.push(() => consumer.close());
     }
 
     if (roles.includes('service')) {
@@ -152,14 +158,14 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         concurrency: config.serviceConcurrency,
         lockMs: config.serviceLockMs,
       });
-      closers.push(() => sw.close());
+      roleClosers.push(() => sw.close());
     }
 
     let app: FastifyInstance | null = null;
     let url: string | null = null;
     if (roles.includes('api')) {
       app = await buildApp({ db, transport, commands, logger, limits: config.limits });
-      closers.push(() => app!.close());
+      roleClosers.push(() => app!.close());
       if (config.deployExamples) {
         const content = readFileSync(EXAMPLE_FILE, 'utf8');
         const out = await commands.deploy([{ name: 'order-approval.bpmn', content }], 'examples');
@@ -170,7 +176,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       logger.info({ url }, 'api listening');
     } else if (opts.healthServer ?? true) {
       const server = await healthServer(config, db, transport, opts.port ?? config.healthPort);
-      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      roleClosers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     }
 
     let closing: Promise<void> | null = null;
@@ -240,35 +246,51 @@ async function healthServer(config: Readonly<Config>, db: OpenedDb['db'], transp
 }
 
 /**
- * Entry-point glue: start, and close gracefully on SIGTERM/SIGINT.
+ * Entry-point glue: start, and close gracefully on SIGTERM/SIGINT, within
+ * BATON_SHUTDOWN_GRACE_MS, always.
  *
  * The handlers are installed before start-up, not after: a process told to
  * stop while it is still starting (a rolling deploy, a scale-down right after
  * a scale-up) must not die of the signal's default action half-way through
  * its start; it finishes starting, then closes like any other.
+ *
+ * Closing stops taking jobs and lets the running steps finish (Baton.close);
+ * when that does not end within the grace period (a step stuck on a dead
+ * connection, start-up still waiting for Postgres), the process exits with
+ * code 1 anyway: whatever was cut short was not committed, Postgres rolls it
+ * back and the sweep redoes it. A second signal exits at once, for an operator
+ * who does not want to wait. The deadline timer keeps the process alive on
+ * purpose: a close that hangs on nothing at all still ends in a logged exit 1.
  */
 export async function runMain(config: Readonly<Config>, roles: Role[]): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { roles: roles.join(',') } });
   let baton: Baton | null = null;
   let stopping = false;
+  const exit = (code: number) => {
+    logger.flush();
+    process.exit(code);
+  };
   const shutdown = (b: Baton) => {
     void b.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.error({ signal }, 'second signal during shutdown; exiting now');
+      exit(1);
+      return;
+    }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown did not finish within 30 s; exiting');
-      process.exit(1);
-    }, 30_000);
-    force.unref();
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs: config.shutdownGraceMs }, `shutdown did not finish within ${config.shutdownGraceMs} ms; exiting`);
+      exit(1);
+    }, config.shutdownGraceMs);
     if (baton) shutdown(baton);
     // else: start-up is still running; it shuts down as soon as it is done (below).
   };

@@ -48,6 +48,18 @@ export interface Config {
   scriptMemoryMb: number;
   /** API limits on hostile or careless input (README "Limits") */
   limits: ApiLimits;
+  /**
+   * Deepest call-activity nesting (root instance = 0): a call activity that
+   * would start a deeper child gets a `call_depth_exceeded` incident instead,
+   * so a process calling itself stops instead of creating instances forever.
+   */
+  maxCallDepth: number;
+  /**
+   * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
+   * and closes; if that takes longer than this, it exits anyway (code 1).
+   * Work cut short is safe: its transaction rolls back and is redone.
+   */
+  shutdownGraceMs: number;
 }
 
 export interface ApiLimits {
@@ -121,6 +133,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 2000, 10),
     scriptTimeoutMs: int(env, 'SCRIPT_TIMEOUT_MS', 1000, 1),
     scriptMemoryMb: int(env, 'SCRIPT_MEMORY_MB', 64, 8),
+    // Upper bound: a limit in the millions is no limit; it is most likely a typo.
+    maxCallDepth: int(env, 'BATON_MAX_CALL_DEPTH', 50, 1, 1_000_000),
+    // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
+    // with its log line, comes before its SIGKILL.
+    shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),
     limits: Object.freeze({
       // Lower bounds keep a typo from making the API unusable (a 10-byte body
       // limit, a depth that rejects `{"variables":{}}`); upper bounds keep the

@@ -2,6 +2,17 @@
  * The embedded transport: an in-process queue with the same contract as the
  * BullMQ one. Doorbells that are still waiting and equal (same JSON) are
  * merged: the one that runs will see all the work.
+ *
+ * A consumer never runs from inside a push: a push only schedules a wake-up
+ * (setImmediate, at most one pending per consumer), and every finished job
+ * schedules the next take the same way. The API, timers, signal handlers and
+ * shutdown share this process and its event loop; PGlite answers a step's
+ * queries without ever leaving the microtask queue, so a step that rings
+ * another step (a call activity calling its own process) would otherwise
+ * start it in the same microtask chain, and the chain would never end: the
+ * loop would never turn, not for /health, not for SIGTERM (issue 13). Going
+ * through setImmediate lets one turn of the loop (timers, I/O) pass between
+ * one round of jobs and the next, whatever the queue holds.
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer, Transport, WorkQueue } from './types.js';
@@ -18,6 +29,7 @@ class MemoryQueue {
   readonly waiting: Item[] = [];
   readonly waitingKeys = new Set<string>();
   readonly timers = new Set<NodeJS.Timeout>();
+  /** consumers' wake-ups: each only schedules its pump (see above), never runs it */
   readonly handlers: Array<() => void> = [];
 
   push(item: Item): void {
@@ -78,6 +90,16 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
       let running = 0;
       let stopped = false;
       const inflight = new Set<Promise<void>>();
+      // One pending wake-up at most: a burst of pushes costs one pump, which takes what it can.
+      let scheduled: NodeJS.Immediate | null = null;
+      const wake = () => {
+        if (scheduled || stopped) return;
+        scheduled = setImmediate(() => {
+          scheduled = null;
+          pump();
+        });
+      };
+      /** Starts jobs up to the concurrency; runs only from a wake-up, i.e. in its own turn of the event loop. */
       const pump = () => {
         while (!stopped && running < o.concurrency) {
           const it = q.take();
@@ -92,20 +114,23 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
             .finally(() => {
               running--;
               inflight.delete(p);
-              // Yield to the event loop between jobs so the API stays responsive.
-              setImmediate(pump);
+              // The next job starts in a later turn of the event loop, never
+              // in this job's microtask chain (see the top of this file).
+              wake();
             });
           inflight.add(p);
         }
       };
-      q.handlers.push(pump);
-      setImmediate(pump);
+      q.handlers.push(wake);
+      wake();
       let done: Promise<void> | null = null;
       const consumer: Consumer = {
         close() {
           done ??= (async () => {
             stopped = true;
-            const i = q.handlers.indexOf(pump);
+            if (scheduled) clearImmediate(scheduled);
+            scheduled = null;
+            const i = q.handlers.indexOf(wake);
             if (i >= 0) q.handlers.splice(i, 1);
             consumers.delete(consumer);
             await Promise.allSettled([...inflight]);

@@ -1,0 +1,18 @@
+/** BATON_MAX_CALL_DEPTH and BATON_SHUTDOWN_GRACE_MS (issue 13): defaults, and bad values refused at start-up. */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+
+describe('config: call depth and shutdown grace', () => {
+  it('defaults to a call depth of 50 and a grace of 10 s', () => {
+    expect(loadConfig({})).toMatchObject({ maxCallDepth: 50, shutdownGraceMs: 10_000 });
+    expect(loadConfig({ BATON_MAX_CALL_DEPTH: '5', BATON_SHUTDOWN_GRACE_MS: '2500' })).toMatchObject({ maxCallDepth: 5, shutdownGraceMs: 2500 });
+  });
+
+  it.each(['0', '-1', '2.5', 'ten', '1e9'])('refuses BATON_MAX_CALL_DEPTH=%s', (v) => {
+    expect(() => loadConfig({ BATON_MAX_CALL_DEPTH: v })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('BATON_MAX_CALL_DEPTH') }));
+  });
+
+  it.each(['0', '-5', 'soon'])('refuses BATON_SHUTDOWN_GRACE_MS=%s', (v) => {
+    expect(() => loadConfig({ BATON_SHUTDOWN_GRACE_MS: v })).toThrow(/BATON_SHUTDOWN_GRACE_MS/);
+  });
+});
