@@ -71,6 +71,8 @@ export interface FileResult {
   /** problems of the file as a whole (not XML, duplicate ids, no process) */
   fileProblems: Problem[];
   processes: { key: string; name: string | null; graph: ProcessGraph | null; problems: Problem[] }[];
+  /** ids of the processes left out because they say isExecutable="false" */
+  notExecutable: string[];
 }
 
 const JS_SCRIPT_FORMATS = new Set([
@@ -87,7 +89,7 @@ const JS_SCRIPT_FORMATS = new Set([
 const IGNORED_FLOW_ELEMENTS = new Set(['bpmn:DataObject', 'bpmn:DataObjectReference', 'bpmn:DataStoreReference']);
 
 export async function compileFile(file: ModelFile): Promise<FileResult> {
-  const result: FileResult = { file: file.name, fileProblems: [], processes: [] };
+  const result: FileResult = { file: file.name, fileProblems: [], processes: [], notExecutable: [] };
   const fileProblem = (elementId: string | null, message: string): void => {
     result.fileProblems.push({ file: file.name, elementId, message });
   };
@@ -128,11 +130,16 @@ export async function compileFile(file: ModelFile): Promise<FileResult> {
     return result;
   }
   // Processes of empty pools (collaboration participants modelled as black boxes) are skipped.
-  const deployable = processes.filter((p) => list(p, 'flowElements').length > 0);
-  if (deployable.length === 0) {
+  const withContent = processes.filter((p) => list(p, 'flowElements').length > 0);
+  if (withContent.length === 0) {
     fileProblem(null, 'the file contains no process with flow elements');
     return result;
   }
+  // isExecutable="false" marks a pool that documents a partner, not something
+  // to run: Camunda skips it and SpiffWorkflow refuses to run it. Skipped, not
+  // validated; a missing attribute counts as executable (Camunda 7).
+  const deployable = withContent.filter((p) => p['isExecutable'] !== false);
+  for (const p of withContent) if (p['isExecutable'] === false) result.notExecutable.push(str(p, 'id') ?? '');
 
   for (const p of deployable) {
     const key = str(p, 'id') ?? '';

@@ -60,6 +60,7 @@
  * | dataObjectReference, data input/output associations, dataStoreReference | tolerated; the data object itself carries the semantics |
  * | laneSet / lane                       | tolerated; the innermost lane name is recorded per flow node           |
  * | collaboration, participant, messageFlow | ignored                                                             |
+ * | process isExecutable="false"         | skipped (not compiled, not deployed), as Camunda does; a deployment with nothing executable is refused. No attribute: executable |
  * | textAnnotation, association, group, documentation, BPMNDiagram | ignored                                      |
  *
  * "Not supported yet" is a deploy-time problem naming the element: no flow
@@ -101,13 +102,15 @@ export type * from './types.js';
  * does not hide the problems (or the processes) of the others. The caller
  * decides whether a deployment with problems is rejected as a whole.
  */
-export async function compileFiles(files: ModelFile[]): Promise<{ processes: CompiledProcess[]; problems: Problem[] }> {
+export async function compileFiles(files: ModelFile[]): Promise<{ processes: CompiledProcess[]; problems: Problem[]; notExecutable: Problem[] }> {
   const processes: CompiledProcess[] = [];
   const problems: Problem[] = [];
+  const notExecutable: Problem[] = [];
   const seenKeys = new Map<string, string>();
   for (const file of files) {
     const result = await compileFile(file);
     problems.push(...result.fileProblems);
+    for (const id of result.notExecutable) notExecutable.push({ file: file.name, elementId: id, message: `process '${id}' is not executable (isExecutable="false")` });
     for (const p of result.processes) {
       problems.push(...p.problems);
       const other = seenKeys.get(p.key);
@@ -125,7 +128,7 @@ export async function compileFiles(files: ModelFile[]): Promise<{ processes: Com
       }
     }
   }
-  return { processes, problems };
+  return { processes, problems, notExecutable };
 }
 
 /**

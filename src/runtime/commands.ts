@@ -95,11 +95,17 @@ export function createCommands(deps: CommandDeps) {
       if (names.has(f.name)) throw new BatonError('invalid_request', `file name ${f.name} appears twice`);
       names.add(f.name);
     }
-    const { processes, problems } = await compileFiles(files);
+    const { processes, problems, notExecutable } = await compileFiles(files);
     if (problems.length > 0) {
       throw new BatonError('invalid_model', `the deployment has ${problems.length} problem(s)`, problems);
     }
-    if (processes.length === 0) throw new BatonError('invalid_model', 'the deployment contains no process', []);
+    if (processes.length === 0) {
+      throw new BatonError(
+        'invalid_model',
+        notExecutable.length > 0 ? 'the deployment contains no executable process (every process says isExecutable="false")' : 'the deployment contains no process',
+        notExecutable,
+      );
+    }
     const byFile = new Map(files.map((f) => [f.name, f]));
     // this process's cache of latest versions must not outlive its own deploys
     // (other processes' deploys are caught by the inline start's check)
