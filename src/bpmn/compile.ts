@@ -14,6 +14,7 @@
  */
 import {
   documentationOf,
+  hasServiceImplementation,
   isSingleExpression,
   readHumanTask,
   readIoMapping,
@@ -141,11 +142,12 @@ export async function compileFile(file: ModelFile): Promise<FileResult> {
   const deployable = withContent.filter((p) => p['isExecutable'] !== false);
   for (const p of withContent) if (p['isExecutable'] === false) result.notExecutable.push(str(p, 'id') ?? '');
 
+  const dialect = dialectOf(definitions);
   for (const p of deployable) {
     const key = str(p, 'id') ?? '';
     let compiled: { graph: ProcessGraph | null; problems: Problem[] };
     try {
-      compiled = compileProcessElement(p, file.name, unresolved);
+      compiled = compileProcessElement(p, file.name, unresolved, dialect);
     } catch (err) {
       // screenXml bounds the nesting, so the recursive walks below cannot run
       // out of stack on a model it let through; should one still do, the model
@@ -274,6 +276,28 @@ function oneLine(message: string): string {
     .join(', ');
 }
 
+/**
+ * Which engines' vocabularies a definitions document declares (by namespace
+ * URI, whatever the prefix). Where BPMN leaves a construct open, Baton reads
+ * it the way the engine the model was written for does: see README,
+ * "Semantics".
+ */
+export interface Dialect {
+  spiffworkflow: boolean;
+  camunda: boolean;
+  zeebe: boolean;
+}
+
+const SPIFF_URI = 'http://spiffworkflow.org/bpmn/schema/1.0/core';
+const CAMUNDA_URI = 'http://camunda.org/schema/1.0/bpmn';
+const ZEEBE_URI = 'http://camunda.org/schema/zeebe/1.0';
+
+function dialectOf(definitions: ModdleElement): Dialect {
+  const attrs = (definitions['$attrs'] ?? {}) as Record<string, unknown>;
+  const uris = new Set(Object.entries(attrs).filter(([k]) => k.startsWith('xmlns:')).map(([, v]) => String(v)));
+  return { spiffworkflow: uris.has(SPIFF_URI), camunda: uris.has(CAMUNDA_URI), zeebe: uris.has(ZEEBE_URI) };
+}
+
 interface ScopeDraft {
   id: string;
   kind: 'process' | 'subProcess' | 'eventSubProcess';
@@ -303,6 +327,7 @@ function compileProcessElement(
   processEl: ModdleElement,
   file: string,
   unresolved: Unresolved,
+  dialect: Dialect,
 ): { graph: ProcessGraph | null; problems: Problem[] } {
   const problems: Problem[] = [];
   const problem = (elementId: string | null, message: string): void => {
@@ -373,9 +398,7 @@ function compileProcessElement(
       if (scope.startEventIds.length !== 1 || scope.noneStartEventIds.length > 0) {
         problem(scopeId, `${label} '${scopeId}' must have exactly one start event, with an event definition`);
       }
-    } else if (kind === 'subProcess' && scope.noneStartEventIds.length === 0) {
-      problem(scopeId, `${label} '${scopeId}' has no none start event`);
-    } else if (kind === 'process' && scope.startEventIds.length === 0) {
+    } else if (kind === 'subProcess' && scope.noneStartEventIds.length === 0 && scope.startEventIds.length > 0) {
       problem(scopeId, `${label} '${scopeId}' has no none start event`);
     } else if (scope.noneStartEventIds.length > 1) {
       problem(scopeId, `${label} '${scopeId}' has more than one none start event (${scope.noneStartEventIds.join(', ')})`);
@@ -557,7 +580,7 @@ function compileProcessElement(
     switch (type) {
       case 'startEvent': {
         if (ins.length > 0) report('start event must not have incoming sequence flows');
-        if (outs.length === 0) report('start event has no outgoing sequence flow');
+        // no outgoing flow: the token ends at once (an implicit end, as after an activity; Camunda and SpiffWorkflow do the same)
         const scopeKind = scopes.find((sc) => sc.id === node.scopeId)?.kind;
         const def = eventDef(
           el,
@@ -679,7 +702,7 @@ function compileProcessElement(
         elements[id] = { ...base, type, reach: {}, loopBack: [] };
         break;
       case 'task':
-        elements[id] = { ...activity(), type };
+        elements[id] = { ...activity(), type, human: dialect.spiffworkflow ? readHumanTask(el) : null };
         break;
       case 'scriptTask': {
         const format = text(el, 'scriptFormat');
@@ -707,6 +730,10 @@ function compileProcessElement(
       }
       case 'serviceTask':
       case 'businessRuleTask': {
+        if (type === 'serviceTask' && !hasServiceImplementation(el) && (dialect.spiffworkflow || (!dialect.camunda && !dialect.zeebe))) {
+          elements[id] = { ...activity(), type, service: null };
+          break;
+        }
         const service: ServiceTaskDefinition | null = readServiceTask(el, report);
         if (service) elements[id] = type === 'serviceTask' ? { ...activity(), type, service } : { ...activity(), type, service };
         break;
@@ -761,11 +788,29 @@ function compileProcessElement(
     elements[id] = el.type === 'parallelGateway' ? { ...el, reach, loopBack } : { ...el, reach };
   }
 
+  // a scope without start events starts at every node nothing leads to
+  const implicitStarts = new Map<string, string[]>();
+  for (const sc of scopes) {
+    if (sc.kind === 'eventSubProcess' || sc.startEventIds.length > 0) continue;
+    const starts = sc.elementIds.filter((id) => {
+      const el = elements[id];
+      if (!el || el.incoming.length > 0 || el.type === 'boundaryEvent') return false;
+      if ('isForCompensation' in el && el.isForCompensation) return false;
+      if (el.type === 'subProcess' && el.triggeredByEvent) return false;
+      if (el.type === 'intermediateCatchEvent' && el.eventDefinition.kind === 'link') return false;
+      return true;
+    });
+    const label = sc.kind === 'process' ? 'process' : 'subprocess';
+    if (starts.length === 0) problem(sc.id, `${label} '${sc.id}' has no start event, and no element without incoming sequence flows to start at`);
+    implicitStarts.set(sc.id, starts);
+  }
+
   if (problems.length > 0) return { graph: null, problems };
 
   const graphScopes: Record<string, GraphScope> = {};
   for (const s of scopes) {
     graphScopes[s.id] = {
+      implicitStartIds: implicitStarts.get(s.id) ?? [],
       id: s.id,
       kind: s.kind,
       parentScopeId: s.parentScopeId,

@@ -79,6 +79,21 @@ export function readHumanTask(el: ModdleElement): HumanTaskDefinition {
 }
 
 /**
+ * Whether a service task names what it runs: a task type of any vendor, an
+ * `implementation` other than the spec's defaults, or a Camunda 7 Java
+ * implementation (class, delegateExpression, expression, type).
+ */
+export function hasServiceImplementation(el: ModdleElement): boolean {
+  const implementation = text(el, 'implementation');
+  return (
+    extension(el, 'zeebe:TaskDefinition') !== undefined ||
+    extension(el, 'spiffworkflow:ServiceTaskOperator') !== undefined ||
+    ['topic', 'class', 'delegateExpression', 'expression', 'type'].some((p) => text(el, p) !== null) ||
+    (implementation !== null && !implementation.startsWith('##'))
+  );
+}
+
+/**
  * Service tasks. The task type (the job topic workers subscribe to) comes
  * from, in order: zeebe:taskDefinition type, camunda:topic, spiffworkflow:
  * serviceTaskOperator id, a non-default `implementation` attribute.

@@ -38,13 +38,13 @@
  * | inclusiveGateway                     | supported (fork, join of one token per flow that waits for the tokens that can still arrive; `reach` precomputed) |
  * | eventBasedGateway                    | supported; its flows must lead to timer/message/signal/conditional catch events or receive tasks |
  * | complexGateway                       | not supported yet                                                       |
- * | task                                 | supported (pass-through)                                               |
+ * | task                                 | supported: a pass-through; in a model declaring the spiffworkflow namespace a manual human task (SpiffWorkflow's NoneTask) |
  * | scriptTask                           | supported; scriptFormat empty/javascript/js/ecmascript; other formats, zeebe:script, camunda:resource rejected; camunda:resultVariable when the script is one expression (its value is stored), else rejected |
  * | userTask                             | supported; assignee/candidateGroups/candidateUsers/formKey from camunda: attributes or zeebe:assignmentDefinition/formDefinition; spiffworkflow properties, instructionsForEndUser (rendered at task creation) and documentation go to `properties` |
  * | manualTask                           | supported (a human task of kind `manual`)                              |
  * | serviceTask                          | supported; topic from zeebe:taskDefinition type, camunda:topic, spiffworkflow:serviceTaskOperator id or a non-default `implementation`; job input from the zeebe:ioMapping / camunda:inputOutput inputs (see below) and spiffworkflow:parameters; headers from zeebe:taskHeaders |
  * | businessRuleTask                     | supported as a service task when it has a task type; otherwise "not supported yet" (DMN comes later) |
- * | sendTask / receiveTask               | supported (messageRef required): like a message throw / catch event     |
+ * | sendTask / receiveTask               | supported: like a message throw / catch event (without messageRef: the message is named after the task, else its id) |
  * | spiffworkflow:preScript/postScript   | supported on activities (run before the behaviour / before leaving; per instance on loops) |
  * | subProcess (embedded)                | supported; its own variable scope                                      |
  * | subProcess triggeredByEvent (event subprocess) | supported: timer, message, signal, conditional, error, escalation starts; interrupting and not |
@@ -71,19 +71,19 @@
  *
  * not XML / not bpmn:definitions (elementId null), no process, duplicate or
  * illegal ids, sequence flow source/target missing or outside the flow's scope,
- * gateway or start event without outgoing flow (an activity without outgoing
+ * gateway without outgoing flow (an activity or start event without outgoing
  * flow is an implicit end, as in Camunda), start event with incoming flow, end
  * event with outgoing flow, exclusive gateway with several outgoing flows of
  * which a non-default one has no condition, default flow that is not an
  * outgoing flow of its element, condition on a parallel gateway's outgoing
- * flow, process without a start event or with several none starts, embedded
- * subprocess without exactly one none start (or with event starts), event
+ * flow, a scope without start events and without a node to start at
+ * implicitly, several none starts, embedded subprocess with event starts, event
  * subprocess without exactly one start event with a definition or with
  * sequence flows, empty script, empty condition, service task without a task
- * type, boundary event not attached to an activity of its own scope, timer
+ * type (in a Camunda model; elsewhere an untyped service task is a no-op), boundary event not attached to an activity of its own scope, timer
  * without (or with more than one) time definition or with an invalid literal,
- * message/signal/error/escalation references that are missing or without a
- * name, link throw without a matching link catch (or two catches of one
+ * message/signal/error/escalation references that do not exist or name
+ * nothing, link throw without a matching link catch (or two catches of one
  * name), event-based gateway flows that do not lead to catch events or receive
  * tasks, call activity without calledElement or with a bad version binding,
  * multi-instance without collection or cardinality (or output collection

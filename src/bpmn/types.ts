@@ -283,6 +283,12 @@ export interface EventBasedGatewayElement extends ElementBase {
 
 export interface TaskElement extends ActivityBase {
   readonly type: 'task';
+  /**
+   * null: a pass-through (BPMN's abstract task, as Camunda runs it). In a
+   * model that declares the spiffworkflow namespace, SpiffWorkflow's reading:
+   * the task waits for a person, like a manual task (its NoneTask is manual).
+   */
+  readonly human: HumanTaskDefinition | null;
 }
 
 export interface ScriptTaskElement extends ActivityBase {
@@ -341,7 +347,12 @@ export interface ServiceTaskDefinition {
 
 export interface ServiceTaskElement extends ActivityBase {
   readonly type: 'serviceTask';
-  readonly service: ServiceTaskDefinition;
+  /**
+   * null: a service task with no task type and no implementation, in a model
+   * written for neither Camunda 7 nor Camunda 8 (both refuse it): a no-op, as
+   * in SpiffWorkflow
+   */
+  readonly service: ServiceTaskDefinition | null;
 }
 
 /** A business rule task with a task type runs like a service task (DMN comes later). */
@@ -447,6 +458,13 @@ export interface GraphScope {
    * reads it and writes to it there, however deeply nested (SpiffArena's data objects)
    */
   readonly dataObjectIds: readonly string[];
+  /**
+   * A process or embedded subprocess without any start event starts a token
+   * on each of these: its flow nodes without incoming sequence flows (BPMN
+   * 2.0 §10.5.2's implicit start), leaving out boundary events, compensation
+   * handlers, event subprocesses and link catch events. Empty otherwise.
+   */
+  readonly implicitStartIds: readonly string[];
   /** every start event of the scope, document order (later: message/timer starts) */
   readonly startEventIds: readonly string[];
   /** flow nodes directly inside the scope, document order */

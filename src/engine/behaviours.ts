@@ -10,14 +10,15 @@
  * - `run.incident(token, …)`    stop with an incident; the token stays on the element
  */
 import type { JsonObject } from '../errors.js';
-import type { ElementOfType } from '../bpmn/types.js';
+import type { ElementOfType, HumanTaskDefinition, ServiceTaskDefinition } from '../bpmn/types.js';
 import { columnOf, describeFailure, type BehaviourTable, type Run } from './run.js';
 import type { Token } from './types.js';
 import { throwError, throwEscalation, throwMessage, throwSignal, waitForEvent } from './events.js';
 import { renderTemplate } from './template.js';
 import { startCompensation } from './compensation.js';
 
-type ServiceLike = ElementOfType<'serviceTask'> | ElementOfType<'businessRuleTask'>;
+type HumanLike = (ElementOfType<'userTask'> | ElementOfType<'manualTask'> | ElementOfType<'task'>) & { readonly human: HumanTaskDefinition };
+type ServiceLike = (ElementOfType<'serviceTask'> | ElementOfType<'businessRuleTask'>) & { readonly service: ServiceTaskDefinition };
 
 /**
  * The job input: the task's input parameters (camunda:inputOutput,
@@ -71,7 +72,7 @@ function throwDefinition(run: Run, token: Token, el: ElementOfType<'intermediate
   return true;
 }
 
-function openHumanTask(run: Run, token: Token, el: ElementOfType<'userTask'> | ElementOfType<'manualTask'>): void {
+function openHumanTask(run: Run, token: Token, el: HumanLike): void {
   const taskId = run.ctx.newId();
   run.wait(token, { kind: 'humanTask', taskId });
   run.emit({
@@ -93,7 +94,7 @@ function openHumanTask(run: Run, token: Token, el: ElementOfType<'userTask'> | E
 }
 
 /** The task's properties; spiffworkflow instructionsForEndUser rendered with the visible variables. */
-function humanProperties(run: Run, token: Token, el: ElementOfType<'userTask'> | ElementOfType<'manualTask'>): JsonObject {
+function humanProperties(run: Run, token: Token, el: HumanLike): JsonObject {
   const properties = structuredClone(el.human.properties) as JsonObject;
   const instructions = properties['instructionsForEndUser'];
   if (typeof instructions === 'string') properties['instructionsForEndUser'] = renderTemplate(instructions, run.visibleVariables(run.variableScope(token)));
@@ -170,7 +171,11 @@ export const behaviours: BehaviourTable = {
     run.complete(token, el);
   },
 
-  task: (run, token, el) => run.complete(token, el),
+  /** a pass-through, or in a SpiffArena model a task for a person (TaskElement.human) */
+  task: (run, token, el) => {
+    if (el.human !== null) openHumanTask(run, token, el as HumanLike);
+    else run.complete(token, el);
+  },
 
   /** camunda:resultVariable: the script is one expression (checked at deploy) and its value is stored */
   scriptTask: (run, token, el) => {
@@ -182,7 +187,11 @@ export const behaviours: BehaviourTable = {
   userTask: openHumanTask,
   manualTask: openHumanTask,
 
-  serviceTask: createServiceJob,
+  /** a no-op when it names nothing to run (ServiceTaskElement.service) */
+  serviceTask: (run, token, el) => {
+    if (el.service === null) run.complete(token, el);
+    else createServiceJob(run, token, el as ServiceLike);
+  },
   businessRuleTask: createServiceJob,
 
   /** Like a message throw event: messageThrown, then leaves. */

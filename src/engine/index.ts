@@ -302,7 +302,9 @@ export function startInstance(
   const rootGraphScope = graph.scopes[graph.rootScopeId];
   const startEventId = event.startEventId ?? rootGraphScope?.noneStartEventId;
   const startEvent = startEventId ? graph.elements[startEventId] : undefined;
-  if (!rootGraphScope || !startEvent || startEvent.type !== 'startEvent' || startEvent.scopeId !== graph.rootScopeId) {
+  // no start event at all: every element nothing leads to starts (GraphScope.implicitStartIds)
+  const implicit = event.startEventId === undefined && !startEvent ? (rootGraphScope?.implicitStartIds ?? []) : [];
+  if (!rootGraphScope || (implicit.length === 0 && (!startEvent || startEvent.type !== 'startEvent' || startEvent.scopeId !== graph.rootScopeId))) {
     throw new BatonError(
       'invalid_start_event',
       event.startEventId === undefined
@@ -334,11 +336,12 @@ export function startInstance(
     elementId: graph.key,
     elementType: 'process',
     scopeId: rootScopeId,
-    data: { startEventId: startEvent.id },
+    data: startEvent ? { startEventId: startEvent.id } : { implicitStart: [...implicit] },
   });
   run.declareDataObjects(rootScopeId);
   openEventSubProcessTriggers(run, rootScopeId);
-  run.newToken(startEvent.id, rootScopeId);
+  if (startEvent) run.newToken(startEvent.id, rootScopeId);
+  else for (const id of implicit) run.newToken(id, rootScopeId);
   run.advance();
   return run.result();
 }
@@ -364,7 +367,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
       if (!token) return ignored(state);
       const element = run.element(token.elementId);
       const variables = structuredClone(event.variables ?? {});
-      const resultVariable = element.type === 'serviceTask' ? element.service.resultVariable : null;
+      const resultVariable = element.type === 'serviceTask' ? (element.service?.resultVariable ?? null) : null;
       run.writeResultVariables(token, resultVariable !== null ? { [resultVariable]: variables } : variables);
       run.resumeToLeave(token);
       break;

@@ -952,7 +952,8 @@ export class Run {
     this.wait(token, { kind: 'subprocess', scopeId });
     this.declareDataObjects(scopeId);
     openEventSubProcessTriggers(this, scopeId);
-    this.newToken(startEventId ?? graphScope.noneStartEventId, scopeId);
+    if (startEventId !== undefined || graphScope.noneStartEventId !== '') this.newToken(startEventId ?? graphScope.noneStartEventId, scopeId);
+    else for (const id of graphScope.implicitStartIds) this.newToken(id, scopeId);
     return scopeId;
   }
 

@@ -192,7 +192,8 @@ export function createCommands(deps: CommandDeps) {
     // A process that only starts on events (message, timer, signal) has no
     // plain start: say so here rather than as an incident on a new instance.
     const graph = await deps.definitions.get(db, def.id);
-    if (!graph.scopes[graph.rootScopeId]?.noneStartEventId) {
+    const root = graph.scopes[graph.rootScopeId];
+    if (!root?.noneStartEventId && !root?.implicitStartIds.length) {
       throw new BatonError(
         'no_none_start_event',
         `process ${def.key} has no none start event; it starts on a message, signal or timer`,

@@ -21,6 +21,7 @@ describe('compiled graph', () => {
       kind: 'process',
       parentScopeId: null,
       noneStartEventId: 'start',
+      implicitStartIds: [],
       eventSubProcessIds: [],
       dataObjectIds: [],
       startEventIds: ['start'],

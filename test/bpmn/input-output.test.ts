@@ -85,7 +85,7 @@ describe('input/output mappings compile', () => {
   it('service task inputs become the task io, not the spiff job inputs', async () => {
     const { processes } = await compileFiles([{ name: 's.bpmn', content: readFixture('camunda-io-service-task.bpmn') }]);
     const score = processes[0]?.graph.elements['score'];
-    expect(score?.type === 'serviceTask' ? score.service.inputs : null).toEqual([]);
+    expect(score?.type === 'serviceTask' ? score.service?.inputs : null).toEqual([]);
     expect(score?.type === 'serviceTask' ? score.io?.inputs.map((p) => p.name) : null).toEqual(['customerId', 'headers', 'attempt']);
   });
 });

@@ -85,9 +85,8 @@ describe('structural problems', () => {
     expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: 'gateway has no outgoing sequence flow' }]);
   });
 
-  it('a start event without outgoing flow', async () => {
-    const problems = await problemsOf(proc('<bpmn:startEvent id="start" /><bpmn:task id="x" />'));
-    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'start', message: 'start event has no outgoing sequence flow' }]);
+  it('a start event without outgoing flow is an implicit end, not a problem', async () => {
+    expect(await problemsOf(proc('<bpmn:startEvent id="start" /><bpmn:task id="x" />'))).toEqual([]);
   });
 
   it('an activity without outgoing flow is an implicit end, not a problem', async () => {
@@ -142,14 +141,21 @@ describe('structural problems', () => {
     expect(problems).toEqual([expect.objectContaining({ elementId: 'f_cond', message: expect.stringContaining('must not have a condition') })]);
   });
 
-  it('a process without a none start event', async () => {
-    const problems = await problemsOf(proc('<bpmn:task id="x" />'));
-    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'p', message: "process 'p' has no none start event" }]);
+  it('a process or subprocess without any start event starts implicitly, not a problem', async () => {
+    expect(await problemsOf(proc('<bpmn:task id="x" />'))).toEqual([]);
+    expect(await problemsOf(proc(`${START}<bpmn:subProcess id="x"><bpmn:task id="inner" /></bpmn:subProcess>${END}`))).toEqual([]);
   });
 
-  it('a subprocess without a none start event', async () => {
-    const problems = await problemsOf(proc(`${START}<bpmn:subProcess id="x"><bpmn:task id="inner" /></bpmn:subProcess>${END}`));
-    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: "subprocess 'x' has no none start event" }]);
+  it('a process without start events where every node has an incoming flow', async () => {
+    const problems = await problemsOf(proc('<bpmn:task id="x" /><bpmn:sequenceFlow id="loop" sourceRef="x" targetRef="x" />'));
+    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'p', message: "process 'p' has no start event, and no element without incoming sequence flows to start at" }]);
+  });
+
+  it('a subprocess with only event start events', async () => {
+    const problems = await problemsOf(
+      proc(`${START}<bpmn:subProcess id="x"><bpmn:startEvent id="ms"><bpmn:messageEventDefinition /></bpmn:startEvent><bpmn:sequenceFlow id="sf" sourceRef="ms" targetRef="inner" /><bpmn:task id="inner" /></bpmn:subProcess>${END}`),
+    );
+    expect(problems).toEqual(expect.arrayContaining([{ file: 'model.bpmn', elementId: 'x', message: "subprocess 'x' has no none start event" }]));
   });
 
   it('a scope with two none start events', async () => {
