@@ -801,7 +801,10 @@ function compileProcessElement(
       return true;
     });
     const label = sc.kind === 'process' ? 'process' : 'subprocess';
-    if (starts.length === 0) problem(sc.id, `${label} '${sc.id}' has no start event, and no element without incoming sequence flows to start at`);
+    // an empty embedded subprocess (a placeholder drawn expanded) completes at once
+    if (starts.length === 0 && !(sc.kind === 'subProcess' && sc.elementIds.length === 0)) {
+      problem(sc.id, `${label} '${sc.id}' has no start event, and no element without incoming sequence flows to start at`);
+    }
     implicitStarts.set(sc.id, starts);
   }
 

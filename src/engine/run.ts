@@ -954,6 +954,8 @@ export class Run {
     openEventSubProcessTriggers(this, scopeId);
     if (startEventId !== undefined || graphScope.noneStartEventId !== '') this.newToken(startEventId ?? graphScope.noneStartEventId, scopeId);
     else for (const id of graphScope.implicitStartIds) this.newToken(id, scopeId);
+    // an empty subprocess has nothing to run: it is done as soon as it starts
+    if (graphScope.elementIds.length === 0) this.completeScope(scopeId);
     return scopeId;
   }
 

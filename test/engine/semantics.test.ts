@@ -59,4 +59,12 @@ describe('start events', () => {
     expect(inst.status).toBe('completed');
     expect(inst.path()).toEqual(['lonely']);
   });
+
+  it('an empty embedded subprocess completes as soon as it starts', async () => {
+    const graph = await loadGraph('semantics-plain-bpmn.bpmn', 'empty_subprocess');
+    const inst = Instance.start(graph);
+    expect(inst.active).toEqual(['after']);
+    expect(inst.path()).toEqual(['es', 'placeholder', 'after']);
+    expect(Object.keys(inst.state.scopes)).toEqual([inst.state.rootScopeId]);
+  });
 });
