@@ -18,6 +18,7 @@ import {
   isSingleExpression,
   readHumanTask,
   readIoMapping,
+  readIoSpecification,
   readServiceTask,
   refuseListeners,
   spiffScripts,
@@ -335,6 +336,9 @@ function compileProcessElement(
   };
 
   const processId = str(processEl, 'id') ?? '';
+  if (list(child(processEl, 'ioSpecification'), 'dataInputs').length + list(child(processEl, 'ioSpecification'), 'dataOutputs').length > 0) {
+    problem(processId, 'bpmn:ioSpecification on a process is not supported yet (SpiffWorkflow passes only its data inputs in and its data outputs out)');
+  }
   const scopes: ScopeDraft[] = [];
   const nodes = new Map<string, NodeDraft>();
   const nodeByEl = new Map<ModdleElement, NodeDraft>();
@@ -575,7 +579,9 @@ function compileProcessElement(
       },
       report,
     );
-    const io = ioRead === 'invalid' ? null : ioRead;
+    const specRead = readIoSpecification(el, { type: type ?? '', multiInstance: loop?.kind === 'multiInstance' }, report);
+    if (specRead !== null && ioRead !== null) report('both bpmn:ioSpecification and an input/output mapping: keep one of them');
+    const io = ioRead === 'invalid' || specRead === 'invalid' ? null : (ioRead ?? specRead);
 
     switch (type) {
       case 'startEvent': {

@@ -244,6 +244,34 @@ const GATEWAYS: Readonly<Record<string, string>> = {
  *
  * Returns null when there is none, 'invalid' after reporting why it cannot run.
  */
+const IO_SPEC_TYPES = new Set(['task', 'scriptTask', 'userTask', 'manualTask', 'serviceTask', 'businessRuleTask', 'sendTask', 'receiveTask']);
+
+/**
+ * A task's bpmn:ioSpecification (SpiffWorkflow): its data inputs are read
+ * from the variables when it starts, its data outputs written when it
+ * completes, each by id (its name only without an id).
+ */
+export function readIoSpecification(el: ModdleElement, ctx: { type: string; multiInstance: boolean }, report: Report): IoMapping | null | 'invalid' {
+  const spec = child(el, 'ioSpecification');
+  if (!spec) return null;
+  const inputs = list(spec, 'dataInputs');
+  const outputs = list(spec, 'dataOutputs');
+  if (inputs.length === 0 && outputs.length === 0) return null;
+  if (!IO_SPEC_TYPES.has(ctx.type)) {
+    report(`bpmn:ioSpecification on ${ctx.type} is not supported yet (only on tasks)`);
+    return 'invalid';
+  }
+  if (ctx.multiInstance) {
+    report('bpmn:ioSpecification on a multi-instance task is not supported yet');
+    return 'invalid';
+  }
+  const param = (d: ModdleElement) => {
+    const name = text(d, 'id') ?? text(d, 'name') ?? '';
+    return { name, value: { kind: 'variable' as const, name } };
+  };
+  return { vendor: 'spiff', inputs: inputs.map(param), outputs: outputs.map(param) };
+}
+
 export function readIoMapping(el: ModdleElement, ctx: IoContext, report: Report): IoMapping | null | 'invalid' {
   const cIo = extensions(el, 'camunda:InputOutput');
   const zIo = ctx.type === 'callActivity' ? [] : extensions(el, 'zeebe:IoMapping');

@@ -152,6 +152,8 @@ interface ElementBase {
  */
 export type IoValue =
   | { readonly kind: 'null' }
+  /** a variable that must be set (SpiffWorkflow's ioSpecification data inputs and outputs): missing → a failure */
+  | { readonly kind: 'variable'; readonly name: string }
   | { readonly kind: 'literal'; readonly value: string }
   | { readonly kind: 'expression'; readonly expression: string }
   | { readonly kind: 'list'; readonly items: readonly IoValue[] }
@@ -183,7 +185,12 @@ export interface IoMapping {
    * zeebe: an input sees the inputs before it; with output mappings, what a
    *   task completion or job brings back stays local (only outputs propagate).
    */
-  readonly vendor: 'camunda' | 'zeebe';
+  /*
+   * spiff: a task's bpmn:ioSpecification as SpiffWorkflow reads it: every data
+   *   input must be set when the task starts, every data output when it
+   *   completes; what the task brings back stays local, only the outputs go on.
+   */
+  readonly vendor: 'camunda' | 'zeebe' | 'spiff';
   readonly inputs: readonly IoParameter[];
   readonly outputs: readonly IoParameter[];
 }

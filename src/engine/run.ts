@@ -371,7 +371,7 @@ export class Run {
   writeResultVariables(token: Token, variables: JsonObject): void {
     const scopeId = this.variableScope(token);
     const io = ioOf(this.graph.elements[token.elementId]);
-    if (scopeId !== token.scopeId && io?.vendor === 'zeebe' && io.outputs.length > 0) {
+    if (scopeId !== token.scopeId && ((io?.vendor === 'zeebe' && io.outputs.length > 0) || io?.vendor === 'spiff')) {
       Object.assign(this.scope(scopeId).variables, variables);
       this.conditionsDirty = true;
       return;
@@ -384,6 +384,9 @@ export class Run {
     switch (value.kind) {
       case 'null':
         return null;
+      case 'variable':
+        if (!Object.hasOwn(variables, value.name)) throw new Error(`'${value.name}' is not set`);
+        return variables[value.name] ?? null;
       case 'literal':
         return value.value;
       case 'expression':

@@ -244,3 +244,27 @@ describe('input parameters of events are seen by what the event arms and throws'
     expect(inst.variables).toEqual({ orderId: 'o-1' });
   });
 });
+
+describe('bpmn:ioSpecification on a task (SpiffWorkflow)', () => {
+  it('reads its data inputs when it starts and passes on only its data outputs', async () => {
+    const graph = await loadGraph('io-specification-on-task.bpmn');
+    const inst = Instance.start(graph, { amount: 10, customer: 'c-1', other: true });
+    expect(inst.active).toEqual(['review']);
+    expect(locals(inst).map((s) => s.variables)).toEqual([{ amount: 10, customer: 'c-1' }]);
+    inst.completeTask('review', { verdict: 'ok', scratch: 'dropped' });
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ amount: 10, customer: 'c-1', other: true, verdict: 'ok' });
+    onlyRootScope(inst);
+  });
+
+  it('a data input that is not set is an input_error; a data output not produced an output_error', async () => {
+    const graph = await loadGraph('io-specification-on-task.bpmn');
+    const noInput = Instance.start(graph, { amount: 10 });
+    expect(noInput.state.incidents).toMatchObject([{ code: 'input_error', elementId: 'review' }]);
+    expect(noInput.state.incidents[0]?.message).toContain("'customer' is not set");
+    const noOutput = Instance.start(graph, { amount: 10, customer: 'c-1' });
+    noOutput.completeTask('review', { somethingElse: 1 });
+    expect(noOutput.state.incidents).toMatchObject([{ code: 'output_error', elementId: 'review' }]);
+    expect(noOutput.state.incidents[0]?.message).toContain("'verdict' is not set");
+  });
+});
