@@ -336,9 +336,12 @@ function compileProcessElement(
   };
 
   const processId = str(processEl, 'id') ?? '';
-  if (list(child(processEl, 'ioSpecification'), 'dataInputs').length + list(child(processEl, 'ioSpecification'), 'dataOutputs').length > 0) {
-    problem(processId, 'bpmn:ioSpecification on a process is not supported yet (SpiffWorkflow passes only its data inputs in and its data outputs out)');
-  }
+  const processSpec = child(processEl, 'ioSpecification');
+  const dataName = (d: ModdleElement) => text(d, 'id') ?? text(d, 'name') ?? '';
+  const ioSpecification =
+    list(processSpec, 'dataInputs').length + list(processSpec, 'dataOutputs').length > 0
+      ? { inputs: list(processSpec, 'dataInputs').map(dataName), outputs: list(processSpec, 'dataOutputs').map(dataName) }
+      : null;
   const scopes: ScopeDraft[] = [];
   const nodes = new Map<string, NodeDraft>();
   const nodeByEl = new Map<ModdleElement, NodeDraft>();
@@ -838,6 +841,7 @@ function compileProcessElement(
     elements,
     flows,
     scopes: graphScopes,
+    ioSpecification,
   };
   return { graph: deepFreeze(graph), problems };
 }

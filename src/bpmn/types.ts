@@ -489,4 +489,11 @@ export interface ProcessGraph {
   readonly elements: Readonly<Record<string, GraphElement>>;
   readonly flows: Readonly<Record<string, GraphFlow>>;
   readonly scopes: Readonly<Record<string, GraphScope>>;
+  /**
+   * The process's bpmn:ioSpecification, as SpiffWorkflow reads it, by data
+   * input/output id: a call activity hands the called instance only its data
+   * inputs (each must be set) and takes back only its data outputs (each must
+   * be set). null: everything in and out, as the call activity says.
+   */
+  readonly ioSpecification: { readonly inputs: readonly string[]; readonly outputs: readonly string[] } | null;
 }

@@ -313,6 +313,12 @@ export function startInstance(
     );
   }
 
+  // a called process with an ioSpecification gets only its data inputs, and each must be set (SpiffWorkflow)
+  const dataInputs = event.parent ? (graph.ioSpecification?.inputs ?? []) : [];
+  const given = event.variables ?? {};
+  const missingInput = dataInputs.find((name) => !Object.hasOwn(given, name));
+  const variables = dataInputs.length > 0 ? Object.fromEntries(dataInputs.filter((n) => Object.hasOwn(given, n)).map((n) => [n, given[n] ?? null])) : given;
+
   const rootScopeId = ctx.newId();
   const state: InstanceState = {
     v: 1,
@@ -325,7 +331,7 @@ export function startInstance(
         elementId: graph.key,
         parentScopeId: null,
         parentTokenId: null,
-        variables: structuredClone(event.variables ?? {}),
+        variables: structuredClone(variables),
       },
     },
     incidents: [],
@@ -338,6 +344,14 @@ export function startInstance(
     scopeId: rootScopeId,
     data: startEvent ? { startEventId: startEvent.id } : { implicitStart: [...implicit] },
   });
+  if (missingInput !== undefined && event.parent) {
+    // the caller's call activity gets the incident; this instance never starts
+    const parent = event.parent;
+    const message = `data input '${missingInput}' of process '${graph.key}' is not set`;
+    run.emit({ type: 'parentNotified', parentInstanceId: parent.instanceId, event: { type: 'childFailed', childId: parent.childId ?? parent.tokenId, errorCode: 'data_input_missing', message, kind: 'incident' } });
+    run.endInstance('terminated', 'instance_terminated', { reason: message }, 'none');
+    return run.result();
+  }
   run.declareDataObjects(rootScopeId);
   openEventSubProcessTriggers(run, rootScopeId);
   if (startEvent) run.newToken(startEvent.id, rootScopeId);

@@ -1105,10 +1105,20 @@ export class Run {
     const parent = this.state.parent;
     if (parent && notifyParent !== 'none') {
       const childId = parent.childId ?? parent.tokenId;
+      const final = this.scope(this.state.rootScopeId).variables;
+      // with an ioSpecification only the data outputs go back, and each must be set (SpiffWorkflow)
+      const outputs = this.graph.ioSpecification?.outputs ?? [];
+      const missing = outputs.find((name) => !Object.hasOwn(final, name));
       const ev: ChildEvent =
-        notifyParent === 'completed'
-          ? { type: 'childCompleted', childId, variables: structuredClone(this.scope(this.state.rootScopeId).variables) }
-          : { type: 'childTerminated', childId };
+        notifyParent !== 'completed'
+          ? { type: 'childTerminated', childId }
+          : missing !== undefined
+            ? { type: 'childFailed', childId, errorCode: 'data_output_missing', message: `data output '${missing}' of process '${this.graph.key}' is not set`, kind: 'incident' }
+            : {
+                type: 'childCompleted',
+                childId,
+                variables: structuredClone(outputs.length > 0 ? Object.fromEntries(outputs.map((n) => [n, final[n] ?? null])) : final),
+              };
       this.emit({ type: 'parentNotified', parentInstanceId: parent.instanceId, event: ev });
     }
     this.state.tokens = {};

@@ -261,9 +261,14 @@ describe('bpmn:ioSpecification', () => {
     <bpmn:process id="p" isExecutable="true">${processSpec}<bpmn:startEvent id="s" /><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="t" />${body}</bpmn:process></bpmn:definitions>`;
   const spec = '<bpmn:ioSpecification><bpmn:dataInput id="a" /><bpmn:inputSet id="i"><bpmn:dataInputRefs>a</bpmn:dataInputRefs></bpmn:inputSet><bpmn:outputSet id="o" /></bpmn:ioSpecification>';
 
-  it('is refused where Baton does not run it, naming the element: on a process, a subprocess, a multi-instance task', async () => {
+  it('on a process: its data inputs and outputs by id', async () => {
+    const { processes, problems } = await compileFiles([{ name: 'm.bpmn', content: model('<bpmn:task id="t" />', spec) }]);
+    expect(problems).toEqual([]);
+    expect(processes[0]?.graph.ioSpecification).toEqual({ inputs: ['a'], outputs: [] });
+  });
+
+  it('is refused where Baton does not run it, naming the element: on a subprocess, a multi-instance task', async () => {
     const cases: [string, string, string][] = [
-      [model('<bpmn:task id="t" />', spec), 'p', 'bpmn:ioSpecification on a process is not supported yet'],
       [model(`<bpmn:subProcess id="t">${spec}<bpmn:startEvent id="ss" /></bpmn:subProcess>`), 't', 'bpmn:ioSpecification on subProcess is not supported yet'],
       [model(`<bpmn:task id="t">${spec}<bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>2</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics></bpmn:task>`), 't', 'bpmn:ioSpecification on a multi-instance task is not supported yet'],
     ];

@@ -155,3 +155,48 @@ describe('call activity', () => {
     expect(inst.status).toBe('completed');
   });
 });
+
+describe('a called process with an ioSpecification (SpiffWorkflow)', () => {
+  const graphs = async () => ({
+    caller: await loadGraph('call-activity-io-specification.bpmn', 'io_caller'),
+    callee: await loadGraph('call-activity-io-specification.bpmn', 'io_callee'),
+  });
+  const child = (callee: Awaited<ReturnType<typeof graphs>>['callee'], spec: ChildInstanceSpec) =>
+    Instance.start(callee, spec.variables, undefined, { parent: { instanceId: 'parent-1', tokenId: spec.tokenId, childId: spec.id } });
+
+  it('gets only its data inputs and gives back only its data outputs', async () => {
+    const { caller, callee } = await graphs();
+    const inst = Instance.start(caller, { in_1: 4, in_2: 'go', unused: true });
+    const [spec] = started(inst);
+    const c = child(callee, spec as ChildInstanceSpec);
+    expect(c.status).toBe('completed');
+    const [notified] = c.effectsOf('parentNotified');
+    expect(notified?.event).toEqual({ type: 'childCompleted', childId: spec?.id, variables: { out_1: 8 } });
+    inst.apply(notified!.event);
+    expect(inst.status).toBe('completed');
+    expect(inst.variables).toEqual({ in_1: 4, in_2: 'go', unused: true, out_1: 8 });
+  });
+
+  it('a data input the caller has not set is an incident on the call activity; the child never starts', async () => {
+    const { caller, callee } = await graphs();
+    const inst = Instance.start(caller, { in_1: 4 });
+    const [spec] = started(inst);
+    const c = child(callee, spec as ChildInstanceSpec);
+    expect(c.status).toBe('terminated');
+    expect(c.path()).toEqual([]);
+    const [notified] = c.effectsOf('parentNotified');
+    inst.apply(notified!.event);
+    expect(inst.state.incidents).toMatchObject([{ code: 'child_incident', elementId: 'call' }]);
+    expect(inst.state.incidents[0]?.message).toContain("data input 'in_2' of process 'io_callee' is not set");
+  });
+
+  it('a data output the child did not set is an incident on the call activity', async () => {
+    const { caller, callee } = await graphs();
+    const inst = Instance.start(caller, { in_1: 4, in_2: 'skip' });
+    const c = child(callee, started(inst)[0] as ChildInstanceSpec);
+    const [notified] = c.effectsOf('parentNotified');
+    inst.apply(notified!.event);
+    expect(inst.state.incidents).toMatchObject([{ code: 'child_incident', elementId: 'call' }]);
+    expect(inst.state.incidents[0]?.message).toContain("data output 'out_1' of process 'io_callee' is not set");
+  });
+});
