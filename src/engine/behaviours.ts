@@ -233,7 +233,8 @@ export const behaviours: BehaviourTable = {
       );
       return;
     }
-    const visible = run.visibleVariables(token.scopeId);
+    // camunda:in / variables="all" see the call activity's own input parameters (Camunda 7 maps them first)
+    const visible = run.visibleVariables(run.variableScope(token));
     const variables: JsonObject = el.inputAll ? structuredClone(visible) : {};
     for (const m of el.inputs) {
       try {

@@ -436,7 +436,8 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
         }
       }
       delete token.wait;
-      run.writeVariables(token.scopeId, out);
+      // through the call activity's locals, like a task result (its output parameters then map them on)
+      run.writeResultVariables(token, out);
       run.resumeToLeave(token);
       break;
     }

@@ -225,6 +225,8 @@ describe('camunda:inputOutput on a call activity', () => {
     const [child] = inst.effectsOf('childInstanceStarted').map((e) => e.child);
     expect(child).toBeDefined();
     expect(locals(inst).map((s) => s.variables)).toEqual([{ bonus: 5 }]);
+    // the child gets the call activity's input parameters too (Camunda 7 maps them before camunda:in / all)
+    expect(child!.variables).toEqual({ base: 1, bonus: 5 });
     inst.apply({ type: 'childCompleted', childId: child!.id, variables: { base: 1, result: 10 } });
     expect(inst.status).toBe('completed');
     expect(inst.variables).toEqual({ base: 1, result: 10, final: 15 });
