@@ -15,6 +15,7 @@
 import {
   documentationOf,
   hasServiceImplementation,
+  isJavaScriptFormat,
   isSingleExpression,
   readHumanTask,
   readIoMapping,
@@ -76,16 +77,6 @@ export interface FileResult {
   /** ids of the processes left out because they say isExecutable="false" */
   notExecutable: string[];
 }
-
-const JS_SCRIPT_FORMATS = new Set([
-  'javascript',
-  'js',
-  'ecmascript',
-  'text/javascript',
-  'application/javascript',
-  'text/ecmascript',
-  'application/ecmascript',
-]);
 
 /** flowElements that are not flow nodes and carry no behaviour */
 const IGNORED_FLOW_ELEMENTS = new Set(['bpmn:DataObject', 'bpmn:DataObjectReference', 'bpmn:DataStoreReference']);
@@ -452,7 +443,7 @@ function compileProcessElement(
       const body = str(condEl, 'body')?.trim() ?? '';
       const language = text(condEl, 'language');
       if (body === '') problem(id, 'condition expression is empty');
-      else if (language !== null && !JS_SCRIPT_FORMATS.has(language.toLowerCase())) {
+      else if (language !== null && !isJavaScriptFormat(language)) {
         problem(id, `condition language '${language}' is not supported (conditions are JavaScript expressions)`);
       } else if (body.startsWith('=')) {
         problem(id, 'FEEL conditions (=…) are not supported yet; conditions are JavaScript expressions');
@@ -715,7 +706,7 @@ function compileProcessElement(
         break;
       case 'scriptTask': {
         const format = text(el, 'scriptFormat');
-        if (format !== null && !JS_SCRIPT_FORMATS.has(format.toLowerCase())) {
+        if (format !== null && !isJavaScriptFormat(format)) {
           report(`script format '${format}' is not supported (scripts are JavaScript)`);
         }
         if (extension(el, 'zeebe:Script')) report('zeebe:script (FEEL) is not supported yet');

@@ -6,40 +6,18 @@
  * (SIGKILL) in the middle of the run: every instance still completes and every
  * element of every instance completes exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, eventually, isolation } from '../support/env.js';
+import { spawnRole, type RoleProcess } from '../support/roles.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const N = Number(process.env.MULTIPROCESS_INSTANCES ?? 500);
 const iso = isolation('multiprocess');
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output: string[];
-}
-
-function spawnRole(script: string, env: Record<string, string>, name: string): Proc {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', `workers/${script}.ts`], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const keep = (d: Buffer) => {
-    output.push(d.toString());
-    if (output.length > 200) output.shift();
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return { name, child, output };
-}
+type Proc = RoleProcess;
 
 async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(

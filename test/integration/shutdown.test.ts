@@ -7,19 +7,17 @@
  *
  * The roles run as real child processes (`workers/*.ts`), as in production.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defs } from '../support/api.js';
 import { PG_URL, eventually, isolation } from '../support/env.js';
 import { freePort } from '../faults/infra.js';
+import { spawnRole, type RoleProcess } from '../support/roles.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const GRACE_MS = 8000;
 
 const RUNAWAY = defs(
@@ -31,34 +29,15 @@ const RUNAWAY = defs(
    <bpmn:endEvent id="end" />`,
 );
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: string | null; at: number }>;
-}
+type Proc = RoleProcess;
 
 const procs = new Set<Proc>();
 
-function spawnRole(script: string, env: Record<string, string>, name = script): Proc {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', `workers/${script}.ts`], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', LOG_LEVEL: 'info', BATON_EXAMPLES: 'false', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const keep = (d: Buffer) => {
-    output.push(d.toString());
-    if (output.length > 400) output.shift();
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  const p: Proc = { name, child, output, exited };
+/** A role with the settings every process of this file shares; forgotten once it exits. */
+function startRole(script: string, env: Record<string, string>, name = script): Proc {
+  const p = spawnRole(script, { DATABASE_URL: '', REDIS_URL: '', LOG_LEVEL: 'info', BATON_EXAMPLES: 'false', HOST: '127.0.0.1', ...env }, name, 400);
   procs.add(p);
-  void exited.then(() => procs.delete(p));
+  void p.exited.then(() => procs.delete(p));
   return p;
 }
 
@@ -124,7 +103,7 @@ describe('embedded mode (workers/all.ts) under a runaway', () => {
     const dir = mkdtempSync(join(tmpdir(), 'baton-shutdown-'));
     dirs.push(dir);
     const port = await freePort();
-    const p = spawnRole('all', {
+    const p = startRole('all', {
       BATON_DATA_DIR: dir,
       PORT: String(port),
       BATON_MAX_CALL_DEPTH: '1000000',
@@ -240,7 +219,7 @@ describe('distributed roles under a runaway', () => {
       BATON_SHUTDOWN_GRACE_MS: String(GRACE_MS),
     };
     const base = `http://127.0.0.1:${apiPort}`;
-    const api = spawnRole('api', env);
+    const api = startRole('api', env);
     await waitHealthy(api, `${base}/ready`);
     const roles: Array<[string, NodeJS.Signals]> = [
       ['step-worker', 'SIGTERM'],
@@ -250,7 +229,7 @@ describe('distributed roles under a runaway', () => {
     const workers: Array<[Proc, NodeJS.Signals]> = [];
     for (const [script, sig] of roles) {
       const hp = await freePort();
-      const p = spawnRole(script, { ...env, HEALTH_PORT: String(hp) });
+      const p = startRole(script, { ...env, HEALTH_PORT: String(hp) });
       workers.push([p, sig]);
       await waitHealthy(p, `http://127.0.0.1:${hp}/ready`);
     }
