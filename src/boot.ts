@@ -128,7 +128,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       transport,
       logger,
       definitions,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -138,7 +138,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth });
+      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {

@@ -54,6 +54,8 @@ export interface Config {
    * so a process calling itself stops instead of creating instances forever.
    */
   maxCallDepth: number;
+  /** BATON_MAX_MI_INSTANCES: most instances one multi-instance activity may run */
+  maxMultiInstances: number;
   /**
    * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
    * and closes; if that takes longer than this, it exits anyway (code 1).
@@ -135,6 +137,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     scriptMemoryMb: int(env, 'SCRIPT_MEMORY_MB', 64, 8),
     // Upper bound: a limit in the millions is no limit; it is most likely a typo.
     maxCallDepth: int(env, 'BATON_MAX_CALL_DEPTH', 50, 1, 1_000_000),
+    // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).
+    maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),
     // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
     // with its log line, comes before its SIGKILL.
     shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),

@@ -16,3 +16,14 @@ describe('config: call depth and shutdown grace', () => {
     expect(() => loadConfig({ BATON_SHUTDOWN_GRACE_MS: v })).toThrow(/BATON_SHUTDOWN_GRACE_MS/);
   });
 });
+
+describe('config: multi-instance size limit', () => {
+  it('defaults to 10,000 and takes a value', () => {
+    expect(loadConfig({})).toMatchObject({ maxMultiInstances: 10_000 });
+    expect(loadConfig({ BATON_MAX_MI_INSTANCES: '500' })).toMatchObject({ maxMultiInstances: 500 });
+  });
+
+  it.each(['0', '-1', 'many', '2000000'])('refuses BATON_MAX_MI_INSTANCES=%s', (v) => {
+    expect(() => loadConfig({ BATON_MAX_MI_INSTANCES: v })).toThrow(/BATON_MAX_MI_INSTANCES/);
+  });
+});

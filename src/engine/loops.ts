@@ -16,6 +16,9 @@ import { columnOf, describeFailure, type Run } from './run.js';
 import type { LoopState, Token } from './types.js';
 import { recordCompensable } from './compensation.js';
 
+/** EngineContext.maxMultiInstances when not given: the 10,000-item benchmark fits, 20 million do not. */
+export const DEFAULT_MAX_MULTI_INSTANCES = 10_000;
+
 type Loop = NonNullable<Extract<GraphElement, { loop: unknown }>['loop']>;
 
 function loopOf(element: GraphElement): Loop | null {
@@ -59,6 +62,11 @@ export function startLoop(run: Run, token: Token, element: GraphElement): void {
       return;
     }
     count = n;
+  }
+  const max = run.ctx.maxMultiInstances ?? DEFAULT_MAX_MULTI_INSTANCES;
+  if (count > max) {
+    run.incident(token, 'loop_error', `multi-instance '${element.id}' would run ${count} instances, more than the limit of ${max} (BATON_MAX_MI_INSTANCES)`);
+    return;
   }
   token.loop = {
     kind: loop.sequential ? 'sequential' : 'parallel',

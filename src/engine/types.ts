@@ -44,6 +44,12 @@ export interface EngineContext {
    * calls itself, directly or through others, ends instead of running away.
    */
   maxCallDepth?: number;
+  /**
+   * Most instances one multi-instance activity may run (its cardinality or
+   * collection length; default 10,000). Past it the activity gets a
+   * `loop_error` incident instead of building that many instances in memory.
+   */
+  maxMultiInstances?: number;
 }
 
 /** What a token is doing while it waits. */

@@ -63,6 +63,8 @@ export interface StepDeps {
   startBatch?: StartBatchOptions;
   /** deepest call-activity nesting (EngineContext.maxCallDepth; config BATON_MAX_CALL_DEPTH); default 50 */
   maxCallDepth?: number;
+  /** most instances of one multi-instance activity (EngineContext.maxMultiInstances; config BATON_MAX_MI_INSTANCES); default 10,000 */
+  maxMultiInstances?: number;
 }
 
 export type StepOutcome =
@@ -189,7 +191,9 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const batchSize = deps.batchSize ?? 500;
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
-  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}) };
+  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
+    ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
+  };
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for

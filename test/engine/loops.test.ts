@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyEvent, startInstance } from '../../src/engine/index.js';
+import { compileFiles } from '../../src/bpmn/index.js';
 import type { InstanceState } from '../../src/engine/types.js';
 import { Instance, closeEvaluator, loadGraph, testContext } from './helpers.js';
 
@@ -207,5 +208,31 @@ describe('multi-instance data items', () => {
     expect(inst.state.incidents).toEqual([]);
     expect(inst.status).toBe('completed');
     expect(inst.variables).toEqual({ numbers: [1, 2, 3], results: [10, 20, 30] });
+  });
+});
+
+describe('multi-instance size limit (BATON_MAX_MI_INSTANCES)', () => {
+  const model = (loop: string) => `<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
+    <bpmn:process id="mi_bomb" isExecutable="true"><bpmn:startEvent id="s" /><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="each" />
+    <bpmn:userTask id="each"><bpmn:multiInstanceLoopCharacteristics>${loop}</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask></bpmn:process></bpmn:definitions>`;
+  const graphOf = async (loop: string) => (await compileFiles([{ name: 'm.bpmn', content: model(loop) }])).processes[0]!.graph;
+
+  it('a cardinality over the limit is a loop_error naming it, with nothing built', async () => {
+    const graph = await graphOf('<bpmn:loopCardinality>n</bpmn:loopCardinality>');
+    const started = process.hrtime.bigint();
+    const inst = Instance.start(graph, { n: 20_000_000 });
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(5_000);
+    expect(inst.state.incidents).toMatchObject([{ code: 'loop_error', elementId: 'each' }]);
+    expect(inst.state.incidents[0]?.message).toMatch(/20000000 instances, more than the limit of 10000 \(BATON_MAX_MI_INSTANCES\)/);
+    expect(Object.keys(inst.state.tokens)).toHaveLength(1);
+    expect(inst.openTasks()).toEqual([]);
+  });
+
+  it('applies to an input collection too, and to the limit the context sets', async () => {
+    const graph = await graphOf('<bpmn:loopDataInputRef>items</bpmn:loopDataInputRef><bpmn:inputDataItem id="item" />');
+    const inst = Instance.start(graph, { items: [1, 2, 3, 4] }, testContext({ maxMultiInstances: 3 }));
+    expect(inst.state.incidents).toMatchObject([{ code: 'loop_error', elementId: 'each' }]);
+    const ok = Instance.start(graph, { items: [1, 2, 3] }, testContext({ maxMultiInstances: 3 }));
+    expect(ok.openTasks()).toHaveLength(3);
   });
 });
