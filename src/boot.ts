@@ -128,7 +128,8 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       transport,
       logger,
       definitions,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances }) } : {}),
+      minTimerIntervalMs: config.minTimerIntervalMs,
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -138,7 +139,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances });
+      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {

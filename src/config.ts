@@ -56,6 +56,8 @@ export interface Config {
   maxCallDepth: number;
   /** BATON_MAX_MI_INSTANCES: most instances one multi-instance activity may run */
   maxMultiInstances: number;
+  /** BATON_MIN_TIMER_INTERVAL_MS: shortest gap between two firings of a timer cycle */
+  minTimerIntervalMs: number;
   /**
    * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
    * and closes; if that takes longer than this, it exits anyway (code 1).
@@ -139,6 +141,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxCallDepth: int(env, 'BATON_MAX_CALL_DEPTH', 50, 1, 1_000_000),
     // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).
     maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),
+    // R100/PT0S started 100 instances in a second (security review D3)
+    minTimerIntervalMs: int(env, 'BATON_MIN_TIMER_INTERVAL_MS', 1000, 0, 86_400_000),
     // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
     // with its log line, comes before its SIGKILL.
     shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),

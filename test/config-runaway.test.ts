@@ -27,3 +27,11 @@ describe('config: multi-instance size limit', () => {
     expect(() => loadConfig({ BATON_MAX_MI_INSTANCES: v })).toThrow(/BATON_MAX_MI_INSTANCES/);
   });
 });
+
+describe('config: shortest timer cycle', () => {
+  it('defaults to 1 s; 0 turns the check off', () => {
+    expect(loadConfig({})).toMatchObject({ minTimerIntervalMs: 1000 });
+    expect(loadConfig({ BATON_MIN_TIMER_INTERVAL_MS: '0' })).toMatchObject({ minTimerIntervalMs: 0 });
+    expect(() => loadConfig({ BATON_MIN_TIMER_INTERVAL_MS: '-1' })).toThrow(/BATON_MIN_TIMER_INTERVAL_MS/);
+  });
+});

@@ -92,6 +92,7 @@
  */
 import { BatonError } from '../errors.js';
 import { compileFile, type CompiledProcess, type ModelFile, type Problem } from './compile.js';
+import { cycleIntervalMs, parseCycle } from './timer.js';
 import type { ProcessGraph } from './types.js';
 
 export type { CompiledProcess, ModelFile, Problem } from './compile.js';
@@ -154,4 +155,28 @@ export async function compileProcess(xml: string, processKey: string, fileName =
     process ? `process '${processKey}' is invalid: ${summary}` : `process '${processKey}' not found in ${fileName}${summary ? `: ${summary}` : ''}`,
     problems,
   );
+}
+
+/**
+ * Timer cycles firing more often than every `minIntervalMs` (R100/PT0S
+ * started 100 instances within a second; R/PT0.001S would never stop): one
+ * problem per element whose literal cycle is that short. A cycle given by an
+ * expression is checked when it is armed (EngineContext.minTimerIntervalMs).
+ */
+export function timerCycleProblems(process: CompiledProcess, minIntervalMs: number): Problem[] {
+  const problems: Problem[] = [];
+  for (const el of Object.values(process.graph.elements)) {
+    const def = 'eventDefinition' in el ? el.eventDefinition : null;
+    if (def?.kind !== 'timer' || def.timer.kind !== 'cycle' || !def.timer.literal) continue;
+    const spec = parseCycle(def.timer.expression);
+    const gap = spec ? cycleIntervalMs(spec) : null;
+    if (gap !== null && gap < minIntervalMs) {
+      problems.push({
+        file: process.file,
+        elementId: el.id,
+        message: `timer cycle '${def.timer.expression}' fires every ${gap} ms, more often than the minimum of ${minIntervalMs} ms (BATON_MIN_TIMER_INTERVAL_MS)`,
+      });
+    }
+  }
+  return problems;
 }

@@ -129,3 +129,25 @@ export function validTimerLiteral(kind: 'date' | 'duration' | 'cycle', text: str
   if (kind === 'duration') return parseDuration(text) !== null;
   return parseCycle(text) !== null;
 }
+
+/**
+ * The shortest gap between two firings of a cycle, in ms: its interval, or
+ * for a cron expression the smallest gap among its first occurrences (a
+ * sample: enough to tell "every second" from "every day"). null: no gap (a
+ * cycle of one firing).
+ */
+export function cycleIntervalMs(spec: CycleSpec): number | null {
+  if (spec.kind === 'repeat') {
+    if (!spec.interval || spec.repetitions === 1) return null;
+    return addDuration(new Date(0), spec.interval).getTime();
+  }
+  let at = new Date(Date.UTC(2026, 0, 5));
+  let least: number | null = null;
+  for (let i = 0; i < 6; i++) {
+    const next = nextCycleDue(spec, at);
+    if (!next) break;
+    if (i > 0) least = least === null ? next.getTime() - at.getTime() : Math.min(least, next.getTime() - at.getTime());
+    at = next;
+  }
+  return least;
+}

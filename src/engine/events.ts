@@ -12,7 +12,7 @@ import type {
   StartEventElement,
   SubProcessElement,
 } from '../bpmn/types.js';
-import { addDuration, nextCycleDue, parseCycle, parseDate, parseDuration } from '../bpmn/timer.js';
+import { addDuration, cycleIntervalMs, nextCycleDue, parseCycle, parseDate, parseDuration } from '../bpmn/timer.js';
 import { stripQuotes } from '../bpmn/readers.js';
 import { describeFailure, type Run } from './run.js';
 import type { Incident, ScopeInstance, Token, Trigger } from './types.js';
@@ -70,6 +70,9 @@ export function planTimer(run: Run, def: Extract<EventDefinition, { kind: 'timer
   }
   const spec = parseCycle(expression);
   if (!spec) throw new Error(`'${expression}' is not an ISO 8601 repeating interval or cron expression`);
+  const gap = def.timer.literal ? null : cycleIntervalMs(spec);
+  const min = run.ctx.minTimerIntervalMs ?? 1000;
+  if (gap !== null && gap < min) throw new Error(`cycle '${expression}' fires every ${gap} ms, more often than the minimum of ${min} ms (BATON_MIN_TIMER_INTERVAL_MS)`);
   const due = nextCycleDue(spec, now);
   if (!due) throw new Error(`cycle '${expression}' has no due time left`);
   return { dueAt: due.toISOString(), cycle: { expression, remaining: spec.repetitions === null ? null : spec.repetitions - 1 }, expression };

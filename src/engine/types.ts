@@ -50,6 +50,8 @@ export interface EngineContext {
    * `loop_error` incident instead of building that many instances in memory.
    */
   maxMultiInstances?: number;
+  /** shortest gap between two firings of a timer cycle armed from an expression, in ms (default 1000): shorter is a `timer_error` */
+  minTimerIntervalMs?: number;
 }
 
 /** What a token is doing while it waits. */

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { compileFiles, type ModelFile } from '../bpmn/index.js';
+import { compileFiles, timerCycleProblems, type ModelFile } from '../bpmn/index.js';
 import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '../engine/index.js';
 import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
@@ -39,6 +39,8 @@ export interface CommandDeps {
   definitions: DefinitionCache;
   /** when given, an accepted input is stepped here at once (see Config.apiInlineSteps); the doorbell is the fallback */
   inlineSteps?: StepRunner;
+  /** shortest timer cycle a deployment may hold (Config.minTimerIntervalMs); default 1000 */
+  minTimerIntervalMs?: number;
 }
 
 export interface DeployedProcess {
@@ -96,6 +98,7 @@ export function createCommands(deps: CommandDeps) {
       names.add(f.name);
     }
     const { processes, problems, notExecutable } = await compileFiles(files);
+    for (const p of processes) problems.push(...timerCycleProblems(p, deps.minTimerIntervalMs ?? 1000));
     if (problems.length > 0) {
       throw new BatonError('invalid_model', `the deployment has ${problems.length} problem(s)`, problems);
     }

@@ -65,6 +65,8 @@ export interface StepDeps {
   maxCallDepth?: number;
   /** most instances of one multi-instance activity (EngineContext.maxMultiInstances; config BATON_MAX_MI_INSTANCES); default 10,000 */
   maxMultiInstances?: number;
+  /** shortest timer cycle an expression may arm (EngineContext.minTimerIntervalMs; config BATON_MIN_TIMER_INTERVAL_MS); default 1000 */
+  minTimerIntervalMs?: number;
 }
 
 export type StepOutcome =
@@ -193,6 +195,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
     ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
+    ...(deps.minTimerIntervalMs !== undefined ? { minTimerIntervalMs: deps.minTimerIntervalMs } : {}),
   };
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine

@@ -117,7 +117,8 @@ const MODELS: Record<string, string> = {
 const { call, instance, until, start } = apiClient(() => baton);
 
 beforeAll(async () => {
-  baton = await startDistributed(iso, ['api', 'step', 'service', 'scheduler']);
+  // the ticker below fires every 0.4 s, under the default minimum cycle of 1 s
+  baton = await startDistributed(iso, ['api', 'step', 'service', 'scheduler'], { BATON_MIN_TIMER_INTERVAL_MS: '100' });
   // Two more schedulers on the same database: every timer must still fire once.
   for (let i = 0; i < 2; i++) extraSchedulers.push(await startDistributed(iso, ['scheduler']));
   const dep = await call('POST', '/v1/deployments', { files: Object.entries(MODELS).map(([k, content]) => ({ name: `${k}.bpmn`, content })) });

@@ -1,0 +1,77 @@
+/**
+ * Budgets that keep one model from taking a node down (issue 15; security
+ * review D1, D3): timer cycles shorter than BATON_MIN_TIMER_INTERVAL_MS are
+ * refused at deploy, naming the element; a multi-instance past
+ * BATON_MAX_MI_INSTANCES is an incident, and the API goes on answering.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Baton } from '../../src/boot.js';
+import { apiClient, defs } from '../support/api.js';
+import { isolation, startDistributed } from '../support/env.js';
+
+const iso = isolation('limits');
+let baton: Baton;
+const { call, start } = apiClient(() => baton);
+
+beforeAll(async () => {
+  baton = await startDistributed(iso, ['api', 'step', 'scheduler']);
+});
+afterAll(async () => {
+  await baton?.close();
+  await iso.drop();
+});
+
+const timerStart = (id: string, cycle: string) =>
+  defs(id, `<bpmn:startEvent id="tick"><bpmn:timerEventDefinition><bpmn:timeCycle>${cycle}</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+   <bpmn:sequenceFlow id="f1" sourceRef="tick" targetRef="e"/><bpmn:endEvent id="e"/>`);
+const deploy = (id: string, content: string) => call('POST', '/v1/deployments', { files: [{ name: `${id}.bpmn`, content }] });
+
+describe('timer cycles', () => {
+  it.each([
+    ['zero', 'R100/PT0S', 0],
+    ['unbounded', 'R/PT0.001S', 1],
+    ['sub-second', 'R2/PT0.4S', 400],
+  ])('a %s interval (%s) is refused at deploy, naming the element, and nothing is deployed', async (name, cycle, gap) => {
+    const r = await deploy(`cycle-${name}`, timerStart(`cycle-${name}`, cycle));
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ code: 'invalid_model', details: [{ elementId: 'tick' }] });
+    expect(r.body.details[0].message).toBe(`timer cycle '${cycle}' fires every ${gap} ms, more often than the minimum of 1000 ms (BATON_MIN_TIMER_INTERVAL_MS)`);
+    expect((await call('GET', `/v1/process-definitions/cycle-${name}`)).status).toBe(404);
+  });
+
+  it('a cycle of one second, or a cron every second, is accepted', async () => {
+    expect((await deploy('cycle-ok', timerStart('cycle-ok', 'R2/PT1S'))).status).toBe(201);
+    expect((await deploy('cron-ok', timerStart('cron-ok', '* * * * * *'))).status).toBe(201);
+  });
+
+  it('a boundary cycle from an expression that is too short is a timer_error when armed', async () => {
+    const model = defs(
+      'expr-cycle',
+      `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/><bpmn:userTask id="u"/>
+       <bpmn:boundaryEvent id="nag" attachedToRef="u" cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeCycle>every</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+       <bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    );
+    expect((await deploy('expr-cycle', model)).status).toBe(201);
+    const i = await start('expr-cycle', { every: 'R/PT0.01S' });
+    expect(i.status).toBe('error');
+    // the incident stops the activity's token, and names the boundary timer
+    expect(i.incidents).toMatchObject([{ code: 'timer_error', elementId: 'u' }]);
+    expect(i.incidents[0].message).toMatch(/'nag'.*more often than the minimum of 1000 ms/);
+  });
+});
+
+describe('multi-instance size', () => {
+  it('a cardinality of 20 million is a loop_error incident; the API keeps answering', async () => {
+    const model = defs(
+      'mi-bomb',
+      `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+       <bpmn:userTask id="each"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>n</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>`,
+    );
+    expect((await deploy('mi-bomb', model)).status).toBe(201);
+    const i = await start('mi-bomb', { n: 20_000_000 });
+    expect(i.status).toBe('error');
+    expect(i.incidents).toMatchObject([{ code: 'loop_error', elementId: 'each' }]);
+    expect((await call('GET', '/health')).status).toBe(200);
+    expect((await call('GET', `/v1/tasks?processInstanceId=${i.id}`)).body.items).toEqual([]);
+  });
+});
