@@ -1,12 +1,10 @@
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
-import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
+import { entryArgs, openChannel } from './channel.js';
 import { Lru } from './lru.js';
-import { encodeRequest, encodeRequestInto, Kind, messageOf, requestSizeBound } from './protocol.js';
+import { Kind, messageOf } from './protocol.js';
 import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
@@ -41,22 +39,6 @@ export type SandboxEvaluator = Evaluator & {
   sandboxPid(): number | undefined;
 };
 
-/** The host's end of one bridge thread (bridge.ts) and the shared buffer it talks through. */
-interface Bridge {
-  worker: Worker;
-  port: MessagePort;
-  ctl: Int32Array;
-  data: Buffer;
-  /** Set from the worker's 'error'/'exit' events: build a new bridge for the next call. */
-  broken: boolean;
-}
-
-/** Size of the message area of the shared buffer; bigger messages go over the MessagePort. */
-const CAPACITY = 256 * 1024;
-/** While the sandbox process has not got the request yet, the host looks at FORWARDED this often. */
-const POLL_MS = 20;
-/** After killing an unresponsive sandbox process, how long to wait for the bridge to confirm. */
-const KILL_GRACE_MS = 5000;
 const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 /** Strings up to this length travel as part of the eager JSON; longer ones as their own text. */
@@ -66,22 +48,14 @@ const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
 /** A `\u` in the source may spell an identifier with escapes (`\u0061mount`): then every variable may be read. */
 const MAY_ESCAPE_IDENTIFIER = /\\u/;
 
-let childCommand: { args: string[] } | undefined;
-
 /**
  * How to start the sandbox process: child.ts through tsx when this module
  * runs as TypeScript (tsx, vitest), child.js when it has been compiled.
  * `--no-node-snapshot` is what isolated-vm needs on Node >= 20.
  */
 function childArgs(): string[] {
-  if (childCommand === undefined) {
-    const here = fileURLToPath(import.meta.url);
-    const typescript = here.endsWith('.ts');
-    const entry = join(dirname(here), typescript ? 'child.ts' : 'child.js');
-    const loader = typescript ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
-    childCommand = { args: ['--no-node-snapshot', ...loader, entry] };
-  }
-  return childCommand.args;
+  const here = fileURLToPath(import.meta.url);
+  return entryArgs(join(dirname(here), here.endsWith('.ts') ? 'child.ts' : 'child.js'), ['--no-node-snapshot']);
 }
 
 function lineCount(source: string): number {
@@ -155,15 +129,6 @@ function requestStrings(source: string, variables: JsonObject): string[] {
   return strings;
 }
 
-function killPid(pid: number): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}
-
 export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluator {
   const timeoutMs = options.timeoutMs ?? 1000;
   const memoryLimitMb = options.memoryLimitMb ?? 64;
@@ -177,133 +142,8 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
   if (!(startTimeoutMs > 0)) throw new RangeError('startTimeoutMs must be a positive number');
 
   const args = [...childArgs(), JSON.stringify({ timeoutMs, memoryLimitMb, cacheSize })];
-  let bridge: Bridge | undefined;
+  const channel = openChannel({ args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb });
   let closed = false;
-
-  function openBridge(): Bridge {
-    if (bridge !== undefined && !bridge.broken) return bridge;
-    if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
-    if (bridge !== undefined) closeBridge(bridge);
-    const sab = new SharedArrayBuffer(DATA_OFFSET + CAPACITY);
-    const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(BRIDGE_SOURCE, {
-      eval: true,
-      // Not the parent's flags: the bridge needs no TypeScript loader.
-      execArgv: [],
-      env: {},
-      workerData: { sab, port: port2, command: process.execPath, args, capacity: CAPACITY, memoryLimitMb },
-      transferList: [port2],
-    });
-    const b: Bridge = { worker, port: port1, ctl: new Int32Array(sab, 0, CTL_SLOTS), data: Buffer.from(sab, DATA_OFFSET, CAPACITY), broken: false };
-    // Neither may keep the Baton process alive; close() stops both.
-    worker.unref();
-    port1.unref();
-    // An 'error' event without a listener would be thrown in the host.
-    worker.on('error', () => {
-      b.broken = true;
-    });
-    worker.on('exit', () => {
-      b.broken = true;
-    });
-    bridge = b;
-    return b;
-  }
-
-  function closeBridge(b: Bridge): void {
-    if (bridge === b) bridge = undefined;
-    b.broken = true;
-    killPid(Atomics.load(b.ctl, PID));
-    b.worker.terminate().catch(() => {});
-    b.port.close();
-  }
-
-  /** Blocks until the bridge posted a reply or `until` (performance.now()) passed. */
-  function waitForReply(ctl: Int32Array, until: number): boolean {
-    for (;;) {
-      const state = Atomics.load(ctl, STATE);
-      if (state === REPLY) return true;
-      const left = until - performance.now();
-      if (left <= 0) return false;
-      Atomics.wait(ctl, STATE, state, left);
-    }
-  }
-
-  function readReply(b: Bridge): string {
-    const length = Atomics.load(b.ctl, LENGTH);
-    let text: string | undefined;
-    if (length >= 0) {
-      text = b.data.toString('utf8', 0, length);
-    } else {
-      const m = receiveMessageOnPort(b.port) as { message: unknown } | undefined;
-      if (m !== undefined && m.message instanceof Uint8Array) {
-        text = Buffer.from(m.message.buffer, m.message.byteOffset, m.message.byteLength).toString('utf8');
-      }
-    }
-    Atomics.store(b.ctl, STATE, IDLE);
-    if (text === undefined || text.length === 0) throw new ExpressionError('script_error', 'the script sandbox lost a reply');
-    return text;
-  }
-
-  /** Sends one request to the sandbox process and waits for its reply, within the deadlines. */
-  function exchange(kind: Kind, strings: readonly string[]): string {
-    const b = openBridge();
-    const { ctl } = b;
-    let length: number;
-    if (requestSizeBound(strings) <= CAPACITY) {
-      length = encodeRequestInto(b.data, kind, strings);
-    } else {
-      const bytes = encodeRequest(kind, strings);
-      if (bytes.length <= CAPACITY) {
-        length = bytes.copy(b.data, 0);
-      } else {
-        const copy = new Uint8Array(bytes);
-        b.port.postMessage(copy, [copy.buffer]);
-        length = -1;
-      }
-    }
-    Atomics.store(ctl, LENGTH, length);
-    Atomics.store(ctl, FORWARDED, 0);
-    Atomics.store(ctl, STATE, REQUEST);
-    Atomics.notify(ctl, STATE);
-
-    // Two deadlines: one for a sandbox process to start (the bridge holds the
-    // request until one is ready), then `hardTimeoutMs` from the moment the
-    // process has the request. The bridge does not notify when it forwards,
-    // so while FORWARDED is 0 the host looks every POLL_MS.
-    const startBy = performance.now() + startTimeoutMs;
-    let runBy = Number.POSITIVE_INFINITY;
-    for (;;) {
-      const state = Atomics.load(ctl, STATE);
-      if (state === REPLY) return readReply(b);
-      const now = performance.now();
-      if (runBy === Number.POSITIVE_INFINITY && Atomics.load(ctl, FORWARDED) === 1) runBy = now + hardTimeoutMs;
-      if (runBy !== Number.POSITIVE_INFINITY) {
-        if (now >= runBy) break;
-        Atomics.wait(ctl, STATE, state, runBy - now);
-      } else {
-        if (now >= startBy) {
-          closeBridge(b);
-          throw new ExpressionError('script_error', `cannot start the script sandbox: no sandbox process was ready within ${startTimeoutMs} ms`);
-        }
-        Atomics.wait(ctl, STATE, state, Math.min(POLL_MS, startBy - now));
-      }
-    }
-
-    // The sandbox process stopped responding: kill it. The bridge then
-    // answers the request as failed and starts a new process; if it does not
-    // answer either, start over with a new bridge.
-    killPid(Atomics.load(ctl, PID));
-    if (waitForReply(ctl, performance.now() + KILL_GRACE_MS)) {
-      try {
-        readReply(b);
-      } catch {
-        // the answer of a killed process does not matter
-      }
-    } else {
-      closeBridge(b);
-    }
-    throw new ExpressionError('script_timeout', `the script ran longer than ${timeoutMs} ms (the sandbox process stopped responding and was restarted)`);
-  }
 
   function evaluate(kind: Kind, source: string, variables: JsonObject): string {
     if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
@@ -314,7 +154,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     } catch (e) {
       throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
     }
-    const out = exchange(kind, strings);
+    const out = channel.exchange(kind, strings);
     if (out[0] === 'E') {
       let failure: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
       try {
@@ -356,11 +196,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
   // Start the bridge and its sandbox process now: they warm up while the
   // caller does other things, and the first evaluation usually finds them
   // ready. If that fails, the first evaluation tries again and reports it.
-  try {
-    openBridge();
-  } catch {
-    bridge = undefined;
-  }
+  channel.warm();
 
   return {
     condition(expression: string, variables: JsonObject): boolean {
@@ -390,10 +226,10 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     close(): void {
       if (closed) return;
       closed = true;
-      if (bridge !== undefined) closeBridge(bridge);
+      channel.close();
     },
     sandboxPid(): number | undefined {
-      const pid = bridge === undefined || closed ? 0 : Atomics.load(bridge.ctl, PID);
+      const pid = closed ? 0 : channel.pid();
       return pid > 0 ? pid : undefined;
     },
   };

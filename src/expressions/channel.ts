@@ -1,0 +1,223 @@
+/**
+ * The host's end of a sandbox process: one bridge thread (bridge.ts) and the
+ * shared buffer the host thread blocks on (see index.ts, "Process layout").
+ * It knows nothing of the language that runs in the sandbox process: the
+ * JavaScript evaluator (sandbox.ts, child.ts) and the Python one
+ * (python/evaluator.ts, python/child.ts) each open a channel with their own
+ * entry script and encode their own requests (protocol.ts).
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
+import { encodeRequest, encodeRequestInto, type Kind, requestSizeBound } from './protocol.js';
+import { ExpressionError } from './types.js';
+
+/** The host's end of one bridge thread (bridge.ts) and the shared buffer it talks through. */
+interface Bridge {
+  worker: Worker;
+  port: MessagePort;
+  ctl: Int32Array;
+  data: Buffer;
+  /** Set from the worker's 'error'/'exit' events: build a new bridge for the next call. */
+  broken: boolean;
+}
+
+/** Size of the message area of the shared buffer; bigger messages go over the MessagePort. */
+const CAPACITY = 256 * 1024;
+/** While the sandbox process has not got the request yet, the host looks at FORWARDED this often. */
+const POLL_MS = 20;
+/** After killing an unresponsive sandbox process, how long to wait for the bridge to confirm. */
+const KILL_GRACE_MS = 5000;
+
+export interface ChannelOptions {
+  /** Arguments of `node` that start the sandbox process (see `entryArgs`). */
+  args: string[];
+  /** The evaluation limit, for the message of a `script_timeout`. */
+  timeoutMs: number;
+  /** How long the host waits once the process has the request before it kills it. */
+  hardTimeoutMs: number;
+  /** How long an evaluation waits for a sandbox process to start. */
+  startTimeoutMs: number;
+  /** For the bridge's `script_memory` message when the process dies of memory. */
+  memoryLimitMb: number;
+}
+
+export interface Channel {
+  /** Sends one request to the sandbox process and returns its reply, within the deadlines. Throws ExpressionError. */
+  exchange(kind: Kind, strings: readonly string[]): string;
+  /** Starts the bridge and its process now, if they do not run (errors are left to the next exchange). */
+  warm(): void;
+  /** Stops the sandbox process and the bridge thread; a later exchange starts new ones. */
+  close(): void;
+  /** Process id of the current sandbox process, 0 if none. */
+  pid(): number;
+}
+
+const tsxLoader: { args?: string[] } = {};
+
+/**
+ * The `node` arguments that run `entry` (a path ending in `.ts` or `.js`):
+ * through the tsx loader when it is TypeScript (tsx, vitest), as it is when
+ * it has been compiled. `flags` go first (`--no-node-snapshot` for isolated-vm).
+ */
+export function entryArgs(entry: string, flags: readonly string[] = []): string[] {
+  if (!entry.endsWith('.ts')) return [...flags, entry];
+  tsxLoader.args ??= ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+  return [...flags, ...tsxLoader.args, entry];
+}
+
+export function killPid(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+export function openChannel(options: ChannelOptions): Channel {
+  const { args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb } = options;
+  let bridge: Bridge | undefined;
+
+  function openBridge(): Bridge {
+    if (bridge !== undefined && !bridge.broken) return bridge;
+    if (bridge !== undefined) closeBridge(bridge);
+    const sab = new SharedArrayBuffer(DATA_OFFSET + CAPACITY);
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(BRIDGE_SOURCE, {
+      eval: true,
+      // Not the parent's flags: the bridge needs no TypeScript loader.
+      execArgv: [],
+      env: {},
+      workerData: { sab, port: port2, command: process.execPath, args, capacity: CAPACITY, memoryLimitMb },
+      transferList: [port2],
+    });
+    const b: Bridge = { worker, port: port1, ctl: new Int32Array(sab, 0, CTL_SLOTS), data: Buffer.from(sab, DATA_OFFSET, CAPACITY), broken: false };
+    // Neither may keep the Baton process alive; close() stops both.
+    worker.unref();
+    port1.unref();
+    // An 'error' event without a listener would be thrown in the host.
+    worker.on('error', () => {
+      b.broken = true;
+    });
+    worker.on('exit', () => {
+      b.broken = true;
+    });
+    bridge = b;
+    return b;
+  }
+
+  function closeBridge(b: Bridge): void {
+    if (bridge === b) bridge = undefined;
+    b.broken = true;
+    killPid(Atomics.load(b.ctl, PID));
+    b.worker.terminate().catch(() => {});
+    b.port.close();
+  }
+
+  /** Blocks until the bridge posted a reply or `until` (performance.now()) passed. */
+  function waitForReply(ctl: Int32Array, until: number): boolean {
+    for (;;) {
+      const state = Atomics.load(ctl, STATE);
+      if (state === REPLY) return true;
+      const left = until - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(ctl, STATE, state, left);
+    }
+  }
+
+  function readReply(b: Bridge): string {
+    const length = Atomics.load(b.ctl, LENGTH);
+    let text: string | undefined;
+    if (length >= 0) {
+      text = b.data.toString('utf8', 0, length);
+    } else {
+      const m = receiveMessageOnPort(b.port) as { message: unknown } | undefined;
+      if (m !== undefined && m.message instanceof Uint8Array) {
+        text = Buffer.from(m.message.buffer, m.message.byteOffset, m.message.byteLength).toString('utf8');
+      }
+    }
+    Atomics.store(b.ctl, STATE, IDLE);
+    if (text === undefined || text.length === 0) throw new ExpressionError('script_error', 'the script sandbox lost a reply');
+    return text;
+  }
+
+  /** Sends one request to the sandbox process and waits for its reply, within the deadlines. */
+  function exchange(kind: Kind, strings: readonly string[]): string {
+    const b = openBridge();
+    const { ctl } = b;
+    let length: number;
+    if (requestSizeBound(strings) <= CAPACITY) {
+      length = encodeRequestInto(b.data, kind, strings);
+    } else {
+      const bytes = encodeRequest(kind, strings);
+      if (bytes.length <= CAPACITY) {
+        length = bytes.copy(b.data, 0);
+      } else {
+        const copy = new Uint8Array(bytes);
+        b.port.postMessage(copy, [copy.buffer]);
+        length = -1;
+      }
+    }
+    Atomics.store(ctl, LENGTH, length);
+    Atomics.store(ctl, FORWARDED, 0);
+    Atomics.store(ctl, STATE, REQUEST);
+    Atomics.notify(ctl, STATE);
+
+    // Two deadlines: one for a sandbox process to start (the bridge holds the
+    // request until one is ready), then `hardTimeoutMs` from the moment the
+    // process has the request. The bridge does not notify when it forwards,
+    // so while FORWARDED is 0 the host looks every POLL_MS.
+    const startBy = performance.now() + startTimeoutMs;
+    let runBy = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const state = Atomics.load(ctl, STATE);
+      if (state === REPLY) return readReply(b);
+      const now = performance.now();
+      if (runBy === Number.POSITIVE_INFINITY && Atomics.load(ctl, FORWARDED) === 1) runBy = now + hardTimeoutMs;
+      if (runBy !== Number.POSITIVE_INFINITY) {
+        if (now >= runBy) break;
+        Atomics.wait(ctl, STATE, state, runBy - now);
+      } else {
+        if (now >= startBy) {
+          closeBridge(b);
+          throw new ExpressionError('script_error', `cannot start the script sandbox: no sandbox process was ready within ${startTimeoutMs} ms`);
+        }
+        Atomics.wait(ctl, STATE, state, Math.min(POLL_MS, startBy - now));
+      }
+    }
+
+    // The sandbox process stopped responding: kill it. The bridge then
+    // answers the request as failed and starts a new process; if it does not
+    // answer either, start over with a new bridge.
+    killPid(Atomics.load(ctl, PID));
+    if (waitForReply(ctl, performance.now() + KILL_GRACE_MS)) {
+      try {
+        readReply(b);
+      } catch {
+        // the answer of a killed process does not matter
+      }
+    } else {
+      closeBridge(b);
+    }
+    throw new ExpressionError('script_timeout', `the script ran longer than ${timeoutMs} ms (the sandbox process stopped responding and was restarted)`);
+  }
+
+  return {
+    exchange,
+    warm(): void {
+      try {
+        openBridge();
+      } catch {
+        bridge = undefined;
+      }
+    },
+    close(): void {
+      if (bridge !== undefined) closeBridge(bridge);
+    },
+    pid(): number {
+      return bridge === undefined ? 0 : Atomics.load(bridge.ctl, PID);
+    },
+  };
+}
