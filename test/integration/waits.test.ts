@@ -346,7 +346,7 @@ describe('call activity', () => {
     const parent = await start('calls-child', { amount: 21 });
     expect(parent).toMatchObject({ status: 'waiting', activeElements: ['call'] });
     const child = await eventually(async () => {
-      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500')).body.items;
+      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500&variables=amount')).body.items;
       return list.find((c: { parentInstanceId: string; status: string }) => c.parentInstanceId === parent.id && c.status === 'waiting');
     });
     expect(child.variables.amount).toBe(21);
@@ -360,7 +360,7 @@ describe('call activity', () => {
   it('cancelling the parent terminates the child', async () => {
     const parent = await start('calls-child', { amount: 1 });
     const child = await eventually(async () => {
-      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500')).body.items;
+      const list = (await call('GET', '/v1/process-instances?processKey=review-child&limit=500&variables=amount')).body.items;
       return list.find((c: { parentInstanceId: string; status: string }) => c.parentInstanceId === parent.id && c.status === 'waiting');
     });
     await call('POST', `/v1/process-instances/${parent.id}/cancel`, { waitMs: 10_000 });

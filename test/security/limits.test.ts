@@ -75,3 +75,29 @@ describe('multi-instance size', () => {
     expect((await call('GET', `/v1/tasks?processInstanceId=${i.id}`)).body.items).toEqual([]);
   });
 });
+
+describe('lists leave variables out unless named', () => {
+  it('a page of instances carries no variables; ?variables=a,b picks those, read in Postgres', async () => {
+    const model = defs('holds-vars', `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/><bpmn:userTask id="u"/>`);
+    expect((await deploy('holds-vars', model)).status).toBe(201);
+    const big = 'x'.repeat(200_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await start('holds-vars', { big, n: i, tag: 'keep' })).id);
+    const plain = await call('GET', '/v1/process-instances?processKey=holds-vars');
+    expect(plain.status).toBe(200);
+    expect(plain.body.items).toHaveLength(3);
+    for (const item of plain.body.items) {
+      expect(item).not.toHaveProperty('variables');
+      expect(item).toMatchObject({ processKey: 'holds-vars', status: 'waiting', activeElements: ['u'] });
+    }
+    expect(JSON.stringify(plain.body).length).toBeLessThan(10_000);
+    const named = await call('GET', '/v1/process-instances?processKey=holds-vars&variables=n,%20tag,missing');
+    expect(named.body.items.map((i: { variables: object }) => i.variables)).toEqual([
+      { n: 0, tag: 'keep' },
+      { n: 1, tag: 'keep' },
+      { n: 2, tag: 'keep' },
+    ]);
+    // one instance still reads whole
+    expect((await call('GET', `/v1/process-instances/${ids[0]}`)).body.variables.big).toHaveLength(200_000);
+  });
+});

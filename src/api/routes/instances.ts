@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BatonError, type JsonObject } from '../../errors.js';
 import { listHistory } from '../../store/history.js';
 import { getInstance, listInstances } from '../../store/instances.js';
+import type { ProcessInstanceRow } from '../../store/schema.js';
 import { type AppDeps, errorSchema, listQuery, requireUuid } from '../app.js';
 import { decodeCursor, historyView, instanceView, page } from '../views.js';
 
@@ -49,7 +50,7 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
     },
   );
 
-  app.get<{ Querystring: { processKey?: string; status?: string; businessKey?: string; limit: number; cursor?: string } }>(
+  app.get<{ Querystring: { processKey?: string; status?: string; businessKey?: string; variables?: string; limit: number; cursor?: string } }>(
     '/process-instances',
     {
       schema: {
@@ -60,6 +61,8 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
             processKey: { type: 'string', maxLength: 255 },
             status: { type: 'string', enum: STATUSES },
             businessKey: { type: 'string', maxLength: 255 },
+            // comma-separated process variable names: a list leaves variables out unless named (issue 15)
+            variables: { type: 'string', maxLength: 4096 },
             ...listQuery,
           },
         },
@@ -68,14 +71,21 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
     async (req) => {
       const q = req.query;
       const afterId = decodeCursor(q.cursor, 'uuid');
+      const names = q.variables === undefined ? [] : [...new Set(q.variables.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
+      if (names.length > 100) throw new BatonError('invalid_request', 'at most 100 variable names in ?variables=');
       const rows = await listInstances(deps.db, {
         ...(q.processKey !== undefined ? { processKey: q.processKey } : {}),
         ...(q.status !== undefined ? { status: q.status } : {}),
         ...(q.businessKey !== undefined ? { businessKey: q.businessKey } : {}),
         ...(afterId !== undefined ? { afterId } : {}),
+        variables: names,
         limit: q.limit + 1,
       });
-      return page(rows, q.limit, instanceView, (r) => r.id);
+      const summary = (r: ProcessInstanceRow) => {
+        const { variables, ...rest } = instanceView(r);
+        return q.variables === undefined ? rest : { ...rest, variables };
+      };
+      return page(rows, q.limit, summary, (r) => r.id);
     },
   );
 
