@@ -155,7 +155,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         db,
         transport,
         logger,
-        connectors: builtinConnectors(),
+        connectors: builtinConnectors({ maxTimeoutMs: config.httpMaxTimeoutMs }),
         concurrency: config.serviceConcurrency,
         lockMs: config.serviceLockMs,
       });

@@ -58,6 +58,8 @@ export interface Config {
   maxMultiInstances: number;
   /** BATON_MIN_TIMER_INTERVAL_MS: shortest gap between two firings of a timer cycle */
   minTimerIntervalMs: number;
+  /** BATON_HTTP_MAX_TIMEOUT_MS: longest timeoutMs the HTTP connector accepts */
+  httpMaxTimeoutMs: number;
   /**
    * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
    * and closes; if that takes longer than this, it exits anyway (code 1).
@@ -143,6 +145,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),
     // R100/PT0S started 100 instances in a second (security review D3)
     minTimerIntervalMs: int(env, 'BATON_MIN_TIMER_INTERVAL_MS', 1000, 0, 86_400_000),
+    // a day-long timeout held a service-worker slot for a day; over 2^31-1 Node's timer fires at once (B2)
+    httpMaxTimeoutMs: int(env, 'BATON_HTTP_MAX_TIMEOUT_MS', 60_000, 1, 2_147_483_647),
     // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
     // with its log line, comes before its SIGKILL.
     shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),

@@ -38,7 +38,16 @@ export interface HttpConnectorOptions {
   timeoutMs?: number;
   /** Largest response body accepted; a bigger one fails the job (it would become a variable). Default 10 MiB. */
   maxResponseBytes?: number;
+  /**
+   * Largest `timeoutMs` a model may ask for (BATON_HTTP_MAX_TIMEOUT_MS); more
+   * fails the job for good. Default 60,000 ms; never above 2³¹−1, where
+   * Node's timers would fire at once.
+   */
+  maxTimeoutMs?: number;
 }
+
+/** setTimeout's largest delay: anything longer fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** How much of an error response's body goes into the failure message. */
@@ -50,14 +59,15 @@ class InputError extends Error {}
 class ResponseTooLarge extends Error {}
 
 export function createHttpConnector(topic: string, options: HttpConnectorOptions & { method?: string } = {}): Connector {
-  const defaultTimeoutMs = options.timeoutMs ?? 30_000;
+  const maxTimeoutMs = Math.min(options.maxTimeoutMs ?? 60_000, MAX_TIMER_MS);
+  const defaultTimeoutMs = Math.min(options.timeoutMs ?? 30_000, maxTimeoutMs);
   const maxResponseBytes = options.maxResponseBytes ?? 10 * 1024 * 1024;
   const fixedMethod = options.method;
   return {
     topic,
     async run(req: ConnectorRequest): Promise<ConnectorOutcome> {
       try {
-        return await send(req, options.fetch ?? globalThis.fetch, fixedMethod, defaultTimeoutMs, maxResponseBytes);
+        return await send(req, options.fetch ?? globalThis.fetch, fixedMethod, defaultTimeoutMs, maxResponseBytes, maxTimeoutMs);
       } catch (e) {
         // send() turns every expected failure into an outcome; this is the
         // last guard of "a connector never throws".
@@ -81,10 +91,11 @@ async function send(
   fixedMethod: string | undefined,
   defaultTimeoutMs: number,
   maxResponseBytes: number,
+  maxTimeoutMs: number,
 ): Promise<ConnectorOutcome> {
   let prepared: Prepared;
   try {
-    prepared = prepare(req, fixedMethod, defaultTimeoutMs);
+    prepared = prepare(req, fixedMethod, defaultTimeoutMs, maxTimeoutMs);
   } catch (e) {
     if (e instanceof InputError) return { kind: 'failed', message: e.message, retryable: false };
     throw e;
@@ -140,7 +151,7 @@ async function send(
   }
 }
 
-function prepare(req: ConnectorRequest, fixedMethod: string | undefined, defaultTimeoutMs: number): Prepared {
+function prepare(req: ConnectorRequest, fixedMethod: string | undefined, defaultTimeoutMs: number, maxTimeoutMs: number): Prepared {
   const input = req.input;
   const method = (fixedMethod ?? optionalString(input, 'method') ?? 'GET').toUpperCase();
   if (!METHODS.has(method)) throw new InputError(`unsupported HTTP method ${JSON.stringify(method)}`);
@@ -199,6 +210,9 @@ function prepare(req: ConnectorRequest, fixedMethod: string | undefined, default
     timeoutMs = positiveNumber(input.timeoutMs, 'timeoutMs');
   } else if (input.connectionTimeoutInSeconds !== undefined && input.connectionTimeoutInSeconds !== null) {
     timeoutMs = positiveNumber(Number(input.connectionTimeoutInSeconds), 'connectionTimeoutInSeconds') * 1000;
+  }
+  if (timeoutMs > maxTimeoutMs) {
+    throw new InputError(`timeoutMs ${timeoutMs} is over the maximum of ${maxTimeoutMs} ms (BATON_HTTP_MAX_TIMEOUT_MS)`);
   }
   return { method, url, headers, body, timeoutMs };
 }

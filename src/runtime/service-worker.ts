@@ -124,19 +124,34 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
   }
 
   async function runJob(job: ServiceJobRow): Promise<void> {
+    // The call is aborted when the worker stops, and when the lock cannot be
+    // renewed: the job was cancelled with its instance, or another worker took
+    // it over; its result could no longer be reported, and a slow call would
+    // hold the slot for nothing (security review B2).
+    const jobAbort = new AbortController();
+    const onStop = () => jobAbort.abort();
+    abort.signal.addEventListener('abort', onStop, { once: true });
     // Keep the lock while the call runs (a call may take longer than the lock):
     // renewed at a third of its length, so only a dead worker's jobs expire.
     const renew = setInterval(() => {
-      void extendJobLock(deps.db, job.id, workerId, lockMs).catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not extend a job lock'));
+      extendJobLock(deps.db, job.id, workerId, lockMs)
+        .then((held) => {
+          if (!held && !jobAbort.signal.aborted) {
+            log.info({ jobId: job.id }, 'service job lock lost (cancelled or taken over); aborting the call');
+            jobAbort.abort();
+          }
+        })
+        .catch((err: unknown) => log.warn({ err, jobId: job.id }, 'could not extend a job lock'));
     }, Math.max(250, lockMs / 3));
     try {
-      await runLocked(job);
+      await runLocked(job, jobAbort.signal);
     } finally {
       clearInterval(renew);
+      abort.signal.removeEventListener('abort', onStop);
     }
   }
 
-  async function runLocked(job: ServiceJobRow): Promise<void> {
+  async function runLocked(job: ServiceJobRow, signal: AbortSignal): Promise<void> {
     const connector = deps.connectors.get(job.topic);
     let outcome: ConnectorOutcome;
     if (!connector) {
@@ -148,7 +163,7 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
           topic: job.topic,
           input: job.input,
           headers: job.headers,
-          signal: abort.signal,
+          signal,
         });
       } catch (err) {
         // Connectors promise not to throw; if one does, it is a failed attempt, not a dead worker.

@@ -183,6 +183,13 @@ describe('http connector', () => {
     expect(outcome.kind === 'failed' && outcome.message).toContain('shutting down');
   });
 
+  it('takes a timeout up to its maximum, and names the limit past it', async () => {
+    const capped = builtinConnectors({ maxTimeoutMs: 2000, fetch: (async () => new Response('{}')) as typeof fetch });
+    expect((await capped.get('http')!.run(request({ url: 'http://127.0.0.1/', timeoutMs: 2000 }))).kind).toBe('completed');
+    const over = await capped.get('http')!.run(request({ url: 'http://127.0.0.1/', timeoutMs: 2001 }));
+    expect(over).toEqual({ kind: 'failed', retryable: false, message: 'timeoutMs 2001 is over the maximum of 2000 ms (BATON_HTTP_MAX_TIMEOUT_MS)' });
+  });
+
   it('fails a refused connection as retryable', async () => {
     const closed = createServer();
     closed.listen(0, '127.0.0.1');
@@ -203,6 +210,10 @@ describe('http connector', () => {
     ['headers that are not an object', { url: 'http://127.0.0.1/', headers: 'x' }],
     ['a header that is an object', { url: 'http://127.0.0.1/', headers: { 'x-a': { b: 1 } } }],
     ['a bad timeout', { url: 'http://127.0.0.1/', timeoutMs: -1 }],
+    // past 2^31-1 ms Node's timer fires at once; a day would hold a worker slot for a day (security review B2)
+    ['a timeout past what a timer can wait', { url: 'http://127.0.0.1/', timeoutMs: 3e9 }],
+    ['a timeout over BATON_HTTP_MAX_TIMEOUT_MS (60 s)', { url: 'http://127.0.0.1/', timeoutMs: 86_400_000 }],
+    ['a Camunda connection timeout over it', { url: 'http://127.0.0.1/', connectionTimeoutInSeconds: 61 }],
   ] as Array<[string, JsonObject]>)('fails %s for good, without sending', async (_label, input) => {
     let calls = 0;
     const counting = builtinConnectors({

@@ -52,4 +52,37 @@ describe('service worker job locks', () => {
       await Promise.all(workers.map((w) => w.close()));
     }
   });
+
+  it('aborts a running call once the lock of its job is lost (the instance was cancelled), freeing the slot', async () => {
+    let aborted: number | null = null;
+    let began = 0;
+    const hanging: Connector = {
+      topic: 'slow',
+      run(req) {
+        began = Date.now();
+        return new Promise((resolve) => {
+          req.signal.addEventListener('abort', () => {
+            aborted = Date.now();
+            resolve({ kind: 'failed', message: 'aborted', retryable: true });
+          });
+        });
+      },
+    };
+    const worker = startServiceWorker({ db: baton.db, transport: baton.transport, logger: silentLogger(), connectors: new Map([['slow', hanging]]), concurrency: 1, lockMs: 900, pollMs: 50, workerId: 'w-abort' });
+    try {
+      const i = await call('POST', '/v1/process-instances', { processKey: 'slow-call' });
+      await until(i.body.id, 'waiting');
+      const t0 = Date.now();
+      while (began === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 25));
+      expect(began).toBeGreaterThan(0);
+      await call('POST', `/v1/process-instances/${i.body.id}/cancel`, { waitMs: 5000 });
+      const cancelledAt = Date.now();
+      while (aborted === null && Date.now() - cancelledAt < 10_000) await new Promise((r) => setTimeout(r, 25));
+      // the lock is renewed every 300 ms: the next renewal finds the job gone
+      expect(aborted).not.toBeNull();
+      expect(aborted! - cancelledAt).toBeLessThan(3000);
+    } finally {
+      await worker.close();
+    }
+  });
 });
