@@ -10,7 +10,7 @@
  * queue; distributed mode runs any subset over Postgres and BullMQ. Every role
  * that is not the API serves /health and /ready on HEALTH_PORT for probes.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { sql } from 'kysely';
@@ -94,7 +94,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         ? await whileUnreachable(logger, () =>
             openPostgres({ url: config.databaseUrl!, ...(opts.schema ? { schema: opts.schema } : {}), max: poolSize(config, roles), prepare: config.pgPrepare }),
           )
-        : await openPglite(opts.inMemory ? null : `${config.dataDir}/pgdata`);
+        : await openPglite(opts.inMemory ? null : privateDir(config.dataDir, 'pgdata'));
     closers.push(() => opened.close());
     const db = opened.db;
     if (config.migrateOnStart) {
@@ -299,4 +299,11 @@ export async function runMain(config: Readonly<Config>, roles: Role[]): Promise<
   process.on('SIGINT', () => stop('SIGINT'));
   baton = await startBaton(config, roles, { logger });
   if (stopping) shutdown(baton);
+}
+
+/** `<dir>/<sub>`, with `dir` (Baton's data folder) created or closed to group and others (security review C2). */
+function privateDir(dir: string, sub: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  return `${dir}/${sub}`;
 }

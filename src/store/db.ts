@@ -4,7 +4,7 @@
  * Both modes give the same `Kysely<Database>`; repositories never know which
  * one they talk to.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
@@ -118,7 +118,12 @@ export async function openPglite(dataDir: string | null): Promise<OpenedDb> {
   if (dataDir === null) {
     pglite = await PGlite.create();
   } else {
-    mkdirSync(dataDir, { recursive: true });
+    // PGlite writes its files world-readable and -writable (0666) whatever the
+    // umask: only a directory closed to group and others keeps the data, and
+    // any secrets in it, to this user (security review C2); closed also when
+    // it already existed.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
     pglite = await PGlite.create({ dataDir });
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });

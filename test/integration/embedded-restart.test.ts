@@ -1,9 +1,9 @@
 /**
  * Embedded mode keeps its data in BATON_DATA_DIR: an instance waiting at a user
  * task survives a restart, and the example model is not redeployed as a new
- * version on every start.
+ * version on every start. Its folder is closed to group and others.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,11 @@ const boot = () =>
 describe('embedded mode on disk', () => {
   // two boots of PGlite on disk: ~10 s on an idle machine, several times that when the suite loads it
   it('keeps instances and deployments across a restart', { timeout: 90_000 }, async () => {
+    // a data folder left open to others (umask 022) is closed at start: PGlite writes its files 0666 (security review C2)
+    chmodSync(dir, 0o755);
     const first = await boot();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'pgdata')).mode & 0o077).toBe(0);
     let id: string;
     try {
       expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
