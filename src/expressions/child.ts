@@ -3,68 +3,12 @@
  *
  *     node --no-node-snapshot [--import tsx] child.ts '{"timeoutMs":…,"memoryLimitMb":…,"cacheSize":…}'
  *
- * It speaks frames on its standard input and output: a u32 little-endian
- * length, then that many bytes. In: one request per frame (protocol.ts). Out:
- * a frame `R` once the isolate is ready, then one frame `A<reply>` per
- * request, in order.
- *
- * It is a plain synchronous loop with blocking reads, no event loop: while an
- * evaluation runs, nothing else in this process needs to happen. It exits
- * when its input ends, that is when the bridge (or the whole Baton process)
- * goes away. It never touches `process.stdin`/`process.stdout`: Node would
- * switch the descriptors to non-blocking mode.
+ * It speaks frames on its standard input and output (frames.ts): a frame
+ * `R` once the isolate is ready, then one frame `A<reply>` per request.
  */
-import { readSync, writeSync } from 'node:fs';
+import { serve } from './frames.js';
 import { createIsolateRunner } from './isolate.js';
 import { decodeRequest, failureReply, Kind, messageOf } from './protocol.js';
-
-const IN = 0;
-const OUT = 1;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-function isAgain(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | undefined)?.code === 'EAGAIN';
-}
-
-/** Fills `buffer` from standard input; exits the process when the input ends. */
-function readFully(buffer: Buffer, length: number): void {
-  let offset = 0;
-  while (offset < length) {
-    let n: number;
-    try {
-      n = readSync(IN, buffer, offset, length - offset, null);
-    } catch (e) {
-      // The descriptor is blocking when Node starts us (libuv makes the
-      // standard descriptors of a child blocking); this is only a safety net.
-      if (!isAgain(e)) throw e;
-      Atomics.wait(sleeper, 0, 0, 1);
-      continue;
-    }
-    if (n === 0) process.exit(0);
-    offset += n;
-  }
-}
-
-function writeFully(buffer: Buffer): void {
-  let offset = 0;
-  while (offset < buffer.length) {
-    try {
-      offset += writeSync(OUT, buffer, offset, buffer.length - offset);
-    } catch (e) {
-      if (!isAgain(e)) throw e;
-      Atomics.wait(sleeper, 0, 0, 1);
-    }
-  }
-}
-
-function send(type: string, text: string): void {
-  const length = 1 + Buffer.byteLength(text, 'utf8');
-  const frame = Buffer.allocUnsafe(4 + length);
-  frame.writeUInt32LE(length, 0);
-  frame.write(type, 4, 'latin1');
-  frame.write(text, 5, 'utf8');
-  writeFully(frame);
-}
 
 function main(): void {
   const options = JSON.parse(process.argv[2] ?? '{}') as { timeoutMs?: unknown; memoryLimitMb?: unknown; cacheSize?: unknown };
@@ -76,25 +20,13 @@ function main(): void {
   // Build and harden the isolate before saying we are ready, so that the
   // first real evaluation does not pay for it inside its time limit.
   runner.evaluate({ kind: Kind.Condition, source: 'true', eager: '{}', shadowed: '', texts: new Map() });
-  send('R', '');
-
-  const header = Buffer.allocUnsafe(4);
-  let body = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    readFully(header, 4);
-    const length = header.readUInt32LE(0);
-    if (body.length < length) body = Buffer.allocUnsafe(Math.max(length, body.length * 2));
-    readFully(body, length);
-    let reply: string;
+  serve((request) => {
     try {
-      reply = runner.evaluate(decodeRequest(body.subarray(0, length)));
+      return runner.evaluate(decodeRequest(request));
     } catch (e) {
-      reply = failureReply('script_error', `the script sandbox received a bad request: ${messageOf(e)}`);
+      return failureReply('script_error', `the script sandbox received a bad request: ${messageOf(e)}`);
     }
-    send('A', reply);
-    // Do not keep a one-off huge request buffer alive.
-    if (body.length > 4 * 1024 * 1024) body = Buffer.allocUnsafe(64 * 1024);
-  }
+  });
 }
 
 main();

@@ -46,6 +46,12 @@ export interface ScriptResult {
    * and would otherwise lose the change.
    */
   assigned: JsonObject;
+  /**
+   * Variables the script removed (`del x` in Python), absent when none. The
+   * caller removes them from the task's variables. Only the Python evaluator
+   * reports deletions: JavaScript cannot delete a variable of the scope.
+   */
+  deleted?: string[];
 }
 
 /**

@@ -1,0 +1,173 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Json, JsonObject } from '../../errors.js';
+import { entryArgs, openChannel } from '../channel.js';
+import { Kind, messageOf } from '../protocol.js';
+import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
+
+export interface PythonEvaluatorOptions {
+  /** CPU/wall-clock limit of one evaluation, in milliseconds. Default 1000. */
+  timeoutMs?: number;
+  /** Cap of the interpreter's WebAssembly memory, in MB (Pyodide itself takes ~32). Default 256. */
+  memoryLimitMb?: number;
+  /** How many compiled sources the sandbox process keeps. Default 500. */
+  cacheSize?: number;
+  /** Python's recursion limit (`sys.setrecursionlimit`). Default 1000, at most 5000. */
+  recursionLimit?: number;
+  /**
+   * How long the host waits for an answer once the sandbox process has the
+   * request, before it kills the process and fails with `script_timeout`.
+   * Default `timeoutMs + max(timeoutMs, 1000)`.
+   */
+  hardTimeoutMs?: number;
+  /** How long an evaluation waits for a sandbox process to start (Pyodide loads in ~3-7 s). Default 60,000. */
+  startTimeoutMs?: number;
+}
+
+export type PythonEvaluator = Evaluator & {
+  /** Stops the sandbox process and its bridge thread. Safe to call twice; later evaluations throw `evaluator_closed`. */
+  close(): void;
+  /** Process id of the current sandbox process, if one runs (for diagnostics and tests). */
+  sandboxPid(): number | undefined;
+};
+
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+const MAX_MESSAGE = 2000;
+const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
+/**
+ * Python folds identifiers to NFKC: `ｒａｔｅ` is `rate`. A source with any
+ * character outside ASCII may name any variable, so it gets them all.
+ */
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+function cleanMessage(message: string): string {
+  const short = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+  return short.replace(BAD_TEXT, '\ufffd');
+}
+
+function childArgs(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  return entryArgs(join(dirname(here), here.endsWith('.ts') ? 'child.ts' : 'child.js'));
+}
+
+/**
+ * The request strings (protocol.ts): the source, a JSON object of the
+ * primitive variables, an unused third string, then (name, JSON) of each
+ * object or array variable, which the sandbox compares with the final value
+ * to tell an in-place change. Only variables whose name occurs in the source
+ * are sent: a script can name a variable only in its text (`globals()`,
+ * `vars()`, `eval` are not offered).
+ */
+function requestStrings(source: string, variables: JsonObject): string[] {
+  const everything = NON_ASCII.test(source);
+  let eager = '{';
+  const strings = [source, '', ''];
+  for (const key of Object.keys(variables)) {
+    if (!everything && !source.includes(key)) continue;
+    const value = variables[key];
+    if (value === undefined) continue;
+    const t = typeof value;
+    if (value === null || t === 'number' || t === 'boolean' || t === 'string') {
+      eager += (eager.length > 1 ? ',' : '') + JSON.stringify(key) + ':' + JSON.stringify(value);
+      continue;
+    }
+    const text = JSON.stringify(value) as string | undefined;
+    if (text === undefined) continue;
+    strings.push(key, text);
+  }
+  strings[1] = eager + '}';
+  return strings;
+}
+
+function lineCount(source: string): number {
+  return source.split(LINE_BREAK).length;
+}
+
+export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): PythonEvaluator {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const memoryLimitMb = options.memoryLimitMb ?? 256;
+  const cacheSize = options.cacheSize ?? 500;
+  const recursionLimit = options.recursionLimit ?? 1000;
+  const hardTimeoutMs = options.hardTimeoutMs ?? timeoutMs + Math.max(timeoutMs, 1000);
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) throw new RangeError('timeoutMs must be a positive number');
+  if (!(memoryLimitMb >= 64)) throw new RangeError('memoryLimitMb must be at least 64');
+  if (!(cacheSize >= 1)) throw new RangeError('cacheSize must be at least 1');
+  if (!(recursionLimit >= 50 && recursionLimit <= 5000)) throw new RangeError('recursionLimit must be between 50 and 5000');
+  if (!(hardTimeoutMs >= timeoutMs)) throw new RangeError('hardTimeoutMs must be at least timeoutMs');
+  if (!(startTimeoutMs > 0)) throw new RangeError('startTimeoutMs must be a positive number');
+
+  const args = [...childArgs(), JSON.stringify({ timeoutMs, memoryLimitMb, cacheSize, recursionLimit })];
+  const channel = openChannel({ args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb });
+  let closed = false;
+
+  function evaluate(kind: Kind, source: string, variables: JsonObject): string {
+    if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
+    if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
+    let strings: string[];
+    try {
+      strings = requestStrings(source, variables);
+    } catch (e) {
+      throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
+    }
+    const out = channel.exchange(kind, strings);
+    if (out[0] === 'E') {
+      let failure: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
+      try {
+        failure = JSON.parse(out.slice(1)) as typeof failure;
+      } catch {
+        failure = {};
+      }
+      const code = typeof failure.code === 'string' ? failure.code : 'script_error';
+      const message = typeof failure.message === 'string' ? cleanMessage(failure.message) : 'the script failed';
+      let line = typeof failure.line === 'number' && Number.isInteger(failure.line) && failure.line >= 1 ? failure.line : undefined;
+      let column = typeof failure.column === 'number' && Number.isInteger(failure.column) && failure.column >= 1 ? failure.column : undefined;
+      // An expression is compiled stripped of surrounding blank lines; a
+      // position past the source's end is clamped to its last line.
+      if (line !== undefined && line > lineCount(source)) {
+        line = lineCount(source);
+        column = undefined;
+      }
+      throw new ExpressionError(code, message, line, line === undefined ? undefined : column);
+    }
+    return out;
+  }
+
+  function guarded<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof ExpressionError) throw e;
+      throw new ExpressionError('script_error', cleanMessage(messageOf(e)));
+    }
+  }
+
+  channel.warm();
+
+  return {
+    condition(expression: string, variables: JsonObject): boolean {
+      return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
+    },
+    expression(expression: string, variables: JsonObject): Json {
+      return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
+    },
+    script(source: string, variables: JsonObject): ScriptResult {
+      return guarded(() => {
+        const reply = JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as { a: JsonObject; d?: string[] };
+        const result: ScriptResult = { assigned: reply.a };
+        if (reply.d !== undefined && reply.d.length > 0) result.deleted = reply.d;
+        return result;
+      });
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      channel.close();
+    },
+    sandboxPid(): number | undefined {
+      const pid = closed ? 0 : channel.pid();
+      return pid > 0 ? pid : undefined;
+    },
+  };
+}
