@@ -110,7 +110,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         ? createBullTransport({ url: config.redisUrl!, prefix: config.queuePrefix, onError })
         : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
     closers.push(() => transport.close());
-    const definitions = createDefinitionCache();
+    const definitions = createDefinitionCache(500, config.definitionCacheMb * 1024 * 1024);
     // One sandbox per process, shared by the step role and the API's inline steps.
     let evaluator: SandboxEvaluator | null = null;
     const sandbox = (): SandboxEvaluator => {
@@ -129,6 +129,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       logger,
       definitions,
       minTimerIntervalMs: config.minTimerIntervalMs,
+      maxModelElements: config.maxModelElements,
       ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 

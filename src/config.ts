@@ -60,6 +60,10 @@ export interface Config {
   minTimerIntervalMs: number;
   /** BATON_HTTP_MAX_TIMEOUT_MS: longest timeoutMs the HTTP connector accepts */
   httpMaxTimeoutMs: number;
+  /** BATON_MAX_MODEL_ELEMENTS: most flow nodes and sequence flows of one deployed process */
+  maxModelElements: number;
+  /** BATON_DEFINITION_CACHE_MB: memory the compiled-definition cache may hold (estimated) */
+  definitionCacheMb: number;
   /**
    * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
    * and closes; if that takes longer than this, it exits anyway (code 1).
@@ -147,6 +151,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     minTimerIntervalMs: int(env, 'BATON_MIN_TIMER_INTERVAL_MS', 1000, 0, 86_400_000),
     // a day-long timeout held a service-worker slot for a day; over 2^31-1 Node's timer fires at once (B2)
     httpMaxTimeoutMs: int(env, 'BATON_HTTP_MAX_TIMEOUT_MS', 60_000, 1, 2_147_483_647),
+    // 60,000 elements took 4 s to compile on the event loop and held 136 MB (security review D4)
+    maxModelElements: int(env, 'BATON_MAX_MODEL_ELEMENTS', 10_000, 1, 1_000_000),
+    definitionCacheMb: int(env, 'BATON_DEFINITION_CACHE_MB', 256, 1, 65_536),
     // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
     // with its log line, comes before its SIGKILL.
     shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),

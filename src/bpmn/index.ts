@@ -91,11 +91,11 @@
  * without output element), standard loop without condition and maximum.
  */
 import { BatonError } from '../errors.js';
-import { compileFile, type CompiledProcess, type ModelFile, type Problem } from './compile.js';
+import { compileFile, type CompileOptions, type CompiledProcess, type ModelFile, type Problem } from './compile.js';
 import { cycleIntervalMs, parseCycle } from './timer.js';
 import type { ProcessGraph } from './types.js';
 
-export type { CompiledProcess, ModelFile, Problem } from './compile.js';
+export type { CompileOptions, CompiledProcess, ModelFile, Problem } from './compile.js';
 export type * from './types.js';
 
 /**
@@ -104,13 +104,13 @@ export type * from './types.js';
  * does not hide the problems (or the processes) of the others. The caller
  * decides whether a deployment with problems is rejected as a whole.
  */
-export async function compileFiles(files: ModelFile[]): Promise<{ processes: CompiledProcess[]; problems: Problem[]; notExecutable: Problem[] }> {
+export async function compileFiles(files: ModelFile[], options: CompileOptions = {}): Promise<{ processes: CompiledProcess[]; problems: Problem[]; notExecutable: Problem[] }> {
   const processes: CompiledProcess[] = [];
   const problems: Problem[] = [];
   const notExecutable: Problem[] = [];
   const seenKeys = new Map<string, string>();
   for (const file of files) {
-    const result = await compileFile(file);
+    const result = await compileFile(file, options);
     problems.push(...result.fileProblems);
     for (const id of result.notExecutable) notExecutable.push({ file: file.name, elementId: id, message: `process '${id}' is not executable (isExecutable="false")` });
     for (const p of result.processes) {

@@ -41,6 +41,8 @@ export interface CommandDeps {
   inlineSteps?: StepRunner;
   /** shortest timer cycle a deployment may hold (Config.minTimerIntervalMs); default 1000 */
   minTimerIntervalMs?: number;
+  /** most flow nodes and sequence flows of one process (Config.maxModelElements); default 10,000 */
+  maxModelElements?: number;
 }
 
 export interface DeployedProcess {
@@ -97,7 +99,7 @@ export function createCommands(deps: CommandDeps) {
       if (names.has(f.name)) throw new BatonError('invalid_request', `file name ${f.name} appears twice`);
       names.add(f.name);
     }
-    const { processes, problems, notExecutable } = await compileFiles(files);
+    const { processes, problems, notExecutable } = await compileFiles(files, deps.maxModelElements !== undefined ? { maxElements: deps.maxModelElements } : {});
     for (const p of processes) problems.push(...timerCycleProblems(p, deps.minTimerIntervalMs ?? 1000));
     if (problems.length > 0) {
       throw new BatonError('invalid_model', `the deployment has ${problems.length} problem(s)`, problems);

@@ -101,3 +101,38 @@ describe('lists leave variables out unless named', () => {
     expect((await call('GET', `/v1/process-instances/${ids[0]}`)).body.variables.big).toHaveLength(200_000);
   });
 });
+
+describe('model size', () => {
+  it('a process with more than BATON_MAX_MODEL_ELEMENTS elements is refused at deploy, before it is compiled', async () => {
+    let body = '<bpmn:startEvent id="s" />';
+    let prev = 's';
+    for (let i = 0; i < 5_001; i++) {
+      body += `<bpmn:task id="t${i}" /><bpmn:sequenceFlow id="f${i}" sourceRef="${prev}" targetRef="t${i}" />`;
+      prev = `t${i}`;
+    }
+    const r = await deploy('huge', defs('huge', body));
+    expect(r.status).toBe(400);
+    expect(r.body.details).toEqual([
+      expect.objectContaining({ elementId: 'huge', message: expect.stringContaining('10003 flow nodes and sequence flows, more than the limit of 10000 (BATON_MAX_MODEL_ELEMENTS)') }),
+    ]);
+    expect((await call('GET', '/health')).status).toBe(200);
+  });
+
+  it('the compiled-definition cache is bounded by estimated bytes: an entry past the budget is dropped and compiled again', async () => {
+    const small = (id: string) => defs(id, `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/>`);
+    const a = (await deploy('cache-a', small('cache-a'))).body.processes[0].id as string;
+    const b = (await deploy('cache-b', small('cache-b'))).body.processes[0].id as string;
+    const { createDefinitionCache } = await import('../../src/runtime/definitions.js');
+    const roomy = createDefinitionCache(500, 64 * 1024 * 1024);
+    const first = await roomy.get(baton.db, a);
+    await roomy.get(baton.db, b);
+    expect(await roomy.get(baton.db, a)).toBe(first);
+    // a budget that holds one of these small graphs (~450 characters of XML × 25) but not two
+    const tight = createDefinitionCache(500, 15_000);
+    const again = await tight.get(baton.db, a);
+    await tight.get(baton.db, b);
+    const recompiled = await tight.get(baton.db, a);
+    expect(recompiled).not.toBe(again);
+    expect(recompiled).toEqual(again);
+  });
+});
