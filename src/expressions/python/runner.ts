@@ -148,9 +148,26 @@ def _check_name(name, node, what):
     if name is not None and name.startswith('__'):
         raise _Refused("%s '%s' is not allowed (names starting with '__' are reserved)" % (what, name), node)
 
+# Special methods a class of the script may define (defining is harmless,
+# reading them is what gives access).
+_METHODS = frozenset([
+    '__init__', '__repr__', '__str__', '__eq__', '__ne__', '__lt__', '__le__', '__gt__', '__ge__',
+    '__hash__', '__len__', '__iter__', '__next__', '__contains__', '__getitem__', '__call__',
+    '__add__', '__sub__', '__mul__', '__truediv__', '__floordiv__', '__mod__', '__neg__', '__bool__',
+    '__enter__', '__exit__',
+])
+
 def _check(tree):
+    methods = set()
+    for node in _ast.walk(tree):
+        if type(node) is _ast.ClassDef:
+            for item in node.body:
+                if type(item) is _ast.FunctionDef and item.name in _METHODS:
+                    methods.add(id(item))
     for node in _ast.walk(tree):
         t = type(node)
+        if t is _ast.FunctionDef and id(node) in methods:
+            continue
         if t is _ast.Attribute:
             if node.attr.startswith('_') or node.attr in _INSPECT:
                 raise _Refused("access to attribute '%s' is not allowed" % node.attr, node)
