@@ -1,10 +1,120 @@
 /**
- * Conditions, expressions and scripts in Python, run by Pyodide (CPython in
- * WebAssembly, the npm package `pyodide`, which ships its standard library
- * and loads offline) in a sandbox process of its own.
+ * Conditions, expressions and scripts in Python (issue 14 part 2), run by
+ * Pyodide (CPython 3.14 in WebAssembly: the npm package `pyodide`, which
+ * ships its WebAssembly and standard library and loads offline from
+ * node_modules) in a sandbox process of its own. Not wired into the engine
+ * yet: the engine still asks for JavaScript.
  *
- * Not wired into the engine yet: the engine still asks for JavaScript. See
- * the README's "Python" note for what works.
+ * ## Process layout
+ *
+ * The same as the JavaScript sandbox's (../index.ts, "Process layout"): the
+ * host thread blocks in `Atomics.wait` on a SharedArrayBuffer, a bridge
+ * thread (../bridge.ts) forwards the request to the Python sandbox process
+ * (child.ts) over its stdin and the answer back; ../channel.ts is the host's
+ * end of it and is shared by both languages. The request format is
+ * ../protocol.ts's: the source, a JSON object of the primitive variables,
+ * and (name, JSON) of each object or array variable. The process is started
+ * with the evaluator and runs with an empty environment; Pyodide loads once
+ * per process (~3-7 s and ~180 MB here), and `startTimeoutMs` (60 s) covers
+ * it. It is never the role's own process.
+ *
+ * ## Semantics (SpiffWorkflow's PythonScriptEngine)
+ *
+ * - One interpreter serves every evaluation; each gets a fresh globals dict:
+ *   the variables whose name occurs in the source (a script can name a
+ *   variable only in its text; a source with a non-ASCII character gets all
+ *   of them, since Python folds identifiers to NFKC), parsed from JSON.
+ * - A script is `exec`uted; `assigned` reports every top-level name it left
+ *   bound whose JSON differs from what was passed in (new names, rebindings,
+ *   in-place changes such as `items.append(4)`, loop variables too, as
+ *   SpiffArena keeps them). `deleted` lists the variables it deleted (`del x`).
+ * - Conditions and expressions are `eval`uated Python expressions
+ *   (`amount > 1000 and approved`, `len(items) == 0`, `x is None`);
+ *   a condition is the Python truth of its value.
+ * - Offered as globals, as SpiffArena does: `datetime` (the class),
+ *   `timedelta`, `date`, `Decimal`, and the modules `time`, `decimal`,
+ *   `json`, `re`, `random`, `uuid`, `calendar` (also importable, with
+ *   `math` and `datetime`), plus RestrictedPython's safe builtins and `all`,
+ *   `any`, `dict`, `list`, `set`, `enumerate`, `filter`, `map`, `max`,
+ *   `min`, `sum`, `format`, `getattr`/`hasattr` (refusing `_` names),
+ *   a silent `print`, and the exception classes. `pytz` and `dateparser`
+ *   are not part of Pyodide's standard library and are not offered.
+ *
+ * ## Values across the boundary
+ *
+ * In: JSON (`null`/`true`/`false` are `None`/`True`/`False`). Out:
+ * `datetime`/`date`/`time` → ISO 8601 strings (`isoformat()`); `timedelta`
+ * → an ISO 8601 duration (`P1DT2H3.5S`, `-PT1H`, `PT0S`); `Decimal` → a
+ * number when that number is exactly the decimal, else its string; `UUID`
+ * → its string; tuples, sets and frozensets → lists (sets sorted when they
+ * can be); NaN and infinities → null. A top-level name bound to anything
+ * else (function, class, module, bytes, an object) is dropped from the
+ * result, as SpiffArena strips callables and modules. Inside a value, such
+ * a value is `script_result`, and so are a dict key that is not a string,
+ * a cycle, and a NUL character or an unpaired surrogate (Postgres cannot
+ * store them). A result longer than a quarter of `memoryLimitMb` is
+ * `script_memory`.
+ *
+ * ## Errors
+ *
+ * An exception is `script_error` with `Type: message` and the line of the
+ * innermost frame of the user's source (`NameError: name 'rate' is not
+ * defined`, line 1); a SyntaxError (or IndentationError) is `syntax_error`
+ * with its line and column; so is a source the checker below refuses.
+ *
+ * ## Limits
+ *
+ * - Time: a watchdog thread in the sandbox process sets Pyodide's interrupt
+ *   buffer at `timeoutMs` (KeyboardInterrupt, also inside long integer
+ *   arithmetic) and again every 50 ms; the evaluation is `script_timeout`
+ *   and the interpreter goes on. A script that swallows every interrupt
+ *   (`except BaseException`) is killed by the host's `hardTimeoutMs` and
+ *   the next evaluation waits for a new process (Pyodide's load).
+ * - Memory: the WebAssembly memory may not grow past `memoryLimitMb`
+ *   (default 256; Pyodide itself takes ~32): Python gets a MemoryError,
+ *   the evaluation is `script_memory`, and the interpreter goes on.
+ * - Recursion: `sys.setrecursionlimit(recursionLimit)` (default 1000, as
+ *   CPython): RecursionError, a `script_error` with a line. A Pyodide fatal
+ *   error (the JavaScript stack overflowing) ends the process:
+ *   `script_crash`, and a new process starts.
+ *
+ * ## Isolation
+ *
+ * The interpreter can reach JavaScript (`js`, `pyodide_js`, `pyodide.ffi`)
+ * and the emscripten file system (which holds only Pyodide's standard
+ * library and empty /home and /tmp: nothing of the host is mounted). The
+ * sandbox denies the paths there:
+ * - `js` and `pyodide_js` are unregistered after load; a script's `import`
+ *   goes through an `__import__` that answers only the allow-list above,
+ *   with read-only namespaces holding the public non-module attributes of
+ *   the real modules (`uuid.os`, `json.decoder` do not exist);
+ * - its builtins are a fresh copy of the safe set per evaluation: no `open`,
+ *   `eval`, `exec`, `compile`, `globals`, `vars`, `dir`, `type`, `setattr`,
+ *   `input`;
+ * - before compiling, the syntax tree is checked (runner.ts `_check`): no
+ *   attribute whose name starts with `_` (`__class__`, `__subclasses__`,
+ *   `__globals__`, `random._os`) or that inspects frames and code
+ *   (`gi_frame`, `f_globals`, `tb_frame`, `mro`, `format_map`, …), also in
+ *   `match` class patterns; no name starting with `__` (`__builtins__`,
+ *   `__import__`), except the special methods a class of the script
+ *   defines; no assignment or deletion of attributes (`json.loads = None`
+ *   would reach the next evaluation), no relative or star import;
+ * - what one evaluation could leave behind is renewed per evaluation: the
+ *   decimal context, the `random` generator, the builtins dict.
+ *
+ * ## Known limits
+ *
+ * - Attribute assignment is refused everywhere, also on instances of a
+ *   class the script defines (`self.x = 1`). SpiffArena scripts work on
+ *   dicts and lists; a guarded write for the script's own objects is a
+ *   next step.
+ * - `str.format` still follows attribute names (`'{0.__class__}'.format(x)`):
+ *   the result is text, never an object.
+ * - Each evaluation is a round trip to the sandbox process: ~200-250 µs on
+ *   this (loaded) machine for a trivial condition, about what the
+ *   JavaScript sandbox costs without its fast path (bench/python.ts); the
+ *   interpreter's own part is ~25 µs for a condition and ~70 µs for a small
+ *   script.
  */
 export { createPythonEvaluator } from './evaluator.js';
 export type { PythonEvaluator, PythonEvaluatorOptions } from './evaluator.js';
