@@ -102,6 +102,11 @@ const CASES: Case[] = [
   { name: '`json.loads = None` (attribute write)', kind: 'script', source: 'json.loads = None', expected: refused(/assigning or deleting attribute/) },
   { name: '`del json.loads`', kind: 'script', source: 'del json.loads', expected: refused(/assigning or deleting attribute/) },
   { name: '`decimal.getcontext().prec = 2`', kind: 'script', source: 'decimal.getcontext().prec = 2', expected: refused() },
+  // ---- deep recursion in C (would overflow the JavaScript stack: a Pyodide fatal error) ----
+  { name: '50,000 nested `not`', kind: 'expression', source: `${'not '.repeat(50_000)}True`, expected: { code: 'syntax_error' } },
+  { name: 'a 200,000-deep list built in a loop', kind: 'script', source: 'a = []\nfor i in range(200000):\n    a = [a]', expected: { code: 'script_error', message: /^RecursionError/ } },
+  { name: '`__repr__` calling `repr(self)`', kind: 'script', source: 'class A:\n    def __repr__(self):\n        return repr(self)\nr = repr(A())', expected: { code: 'script_error', message: /^RecursionError/ } },
+  { name: 'a 1 GB padded format', kind: 'expression', source: "'{:>1000000000}'.format(1)", expected: { code: 'script_memory' } },
   // ---- leaving something behind ---------------------------------------------
   { name: 'a trap in the decimal context', kind: 'script', source: 'decimal.getcontext().traps[decimal.Inexact] = True', expected: { result: {} } },
   { name: 'seeding random', kind: 'script', source: 'random.seed(1)\nfirst = random.random()', expected: { result: { first: 0.13436424411240122 } } },

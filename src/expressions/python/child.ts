@@ -16,14 +16,18 @@
  * - Memory: the WebAssembly memory may not grow past `memoryLimitMb`
  *   (WebAssembly.Memory.prototype.grow refuses): Python gets a MemoryError,
  *   the evaluation answers `script_memory`, and the interpreter goes on.
- * - A Pyodide fatal error (the JavaScript stack overflowing under deep C
- *   recursion, an internal failure) makes the interpreter unusable: the
- *   process exits without answering, the bridge answers `script_crash` and
- *   starts a new process.
+ * - Stack: the interpreter runs in a worker thread with a 256 MB stack (see
+ *   STACK_MB), so that deep C-level recursion ends as Python's
+ *   RecursionError rather than a JavaScript stack overflow.
+ * - A Pyodide fatal error (an internal failure) makes the interpreter
+ *   unusable: the process exits without answering, the bridge answers
+ *   `script_crash` and starts a new process.
  */
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isMainThread, Worker } from 'node:worker_threads';
 import { serve } from '../frames.js';
 import { decodeRequest, failureReply, messageOf } from '../protocol.js';
 import { RUNNER_SOURCE } from './runner.js';
@@ -86,9 +90,22 @@ interface PyCallable {
 }
 
 function fatal(message: string): never {
-  process.stderr.write(`baton python sandbox: ${message}\n`);
+  try {
+    writeSync(2, `baton python sandbox: ${message}\n`);
+  } catch {
+    // nothing to tell it to
+  }
   process.exit(70);
 }
+
+/**
+ * The interpreter runs in a worker thread with a large stack: deep C-level
+ * recursion (a long `1 + 1 + …` chain, `__repr__` calling `repr(self)`)
+ * uses the JavaScript stack, which Python's own recursion checks do not
+ * watch, and a JavaScript stack overflow is a Pyodide fatal error. With
+ * STACK_MB, Python's RecursionError comes first.
+ */
+const STACK_MB = 256;
 
 async function main(): Promise<void> {
   const ctl = new Int32Array(new SharedArrayBuffer(16));
@@ -159,4 +176,25 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((e: unknown) => fatal(`cannot start: ${messageOf(e)}`));
+if (isMainThread) {
+  // Started from a string that imports this module: a Worker's own entry
+  // file would not go through the TypeScript loader (tsx) of the process,
+  // so when this runs as TypeScript the thread registers tsx first.
+  const here = import.meta.url;
+  const tsx = here.endsWith('.ts') ? pathToFileURL(join(dirname(createRequire(here).resolve('tsx')), 'esm/api/index.mjs')).href : '';
+  const source = `(async () => {
+    if (${JSON.stringify(tsx)}) (await import(${JSON.stringify(tsx)})).register();
+    await import(${JSON.stringify(here)});
+  })().catch((e) => { setImmediate(() => { throw e; }); });`;
+  const worker = new Worker(source, {
+    eval: true,
+    argv: process.argv.slice(2),
+    execArgv: process.execArgv,
+    env: {},
+    resourceLimits: { stackSizeMb: STACK_MB },
+  });
+  worker.on('error', (e: unknown) => fatal(`the interpreter thread failed: ${messageOf(e)}`));
+  worker.on('exit', (code) => process.exit(code));
+} else {
+  main().catch((e: unknown) => fatal(`cannot start: ${messageOf(e)}`));
+}

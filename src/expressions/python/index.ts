@@ -74,9 +74,12 @@
  *   (default 256; Pyodide itself takes ~32): Python gets a MemoryError,
  *   the evaluation is `script_memory`, and the interpreter goes on.
  * - Recursion: `sys.setrecursionlimit(recursionLimit)` (default 1000, as
- *   CPython): RecursionError, a `script_error` with a line. A Pyodide fatal
- *   error (the JavaScript stack overflowing) ends the process:
- *   `script_crash`, and a new process starts.
+ *   CPython): RecursionError, a `script_error` with a line. Deep recursion
+ *   in C (`__repr__` calling `repr(self)`, a 200,000-deep list) also ends
+ *   as RecursionError because the interpreter runs in a worker thread with
+ *   a 256 MB stack: on the 1 MB main-thread stack, the JavaScript stack
+ *   overflowed first, which is a Pyodide fatal error. A fatal error ends
+ *   the process: `script_crash`, and a new process starts.
  *
  * ## Isolation
  *
