@@ -119,6 +119,27 @@ describe('scripts', () => {
   });
 });
 
+describe('variables', () => {
+  it('sends only the variables the source names', () => {
+    // a BigInt is not JSON: it fails only when the source names it
+    const variables = { amount: 5, odd: 1n } as unknown as JsonObject;
+    expect(ev.condition('amount > 1', variables)).toBe(true);
+    expect(failure(() => ev.condition('odd > 1', variables)).code).toBe('script_error');
+  });
+
+  it('a source with non-ASCII characters gets every variable (NFKC folds identifiers)', () => {
+    expect(ev.expression('\uff52\uff41\uff54\uff45 * 2', { rate: 21 })).toBe(42);
+  });
+
+  it('large variables and results travel beyond the shared buffer', () => {
+    const items = Array.from({ length: 50_000 }, (_, i) => ({ id: i, name: `item ${i}` }));
+    const r = ev.script("items.append({'id': -1, 'name': 'last'})\ncount = len(items)", { items });
+    expect(r.assigned.count).toBe(50_001);
+    expect((r.assigned.items as unknown[]).length).toBe(50_001);
+    expect(items.length).toBe(50_000);
+  });
+});
+
 describe('conditions and expressions', () => {
   it('evaluates Python conditions', () => {
     expect(ev.condition('amount > 1000 and approved', { amount: 2000, approved: true })).toBe(true);
@@ -304,4 +325,14 @@ describe('limits', () => {
     expect(ev.expression('2 + 2', {})).toBe(4);
     expect(ev.sandboxPid()).not.toBe(pid);
   }, 60_000);
+});
+
+describe('closing', () => {
+  it('a closed evaluator throws evaluator_closed', () => {
+    const other = createPythonEvaluator();
+    other.close();
+    other.close();
+    expect(failure(() => other.condition('True', {})).code).toBe('evaluator_closed');
+    expect(other.sandboxPid()).toBeUndefined();
+  });
 });
