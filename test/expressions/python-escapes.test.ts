@@ -99,9 +99,15 @@ const CASES: Case[] = [
   { name: '`uuid.os`', kind: 'expression', source: 'uuid.os', expected: { code: 'script_error', message: /has no attribute 'os'/ } },
   { name: '`random._os`', kind: 'expression', source: 'random._os', expected: refused() },
   { name: '`re.sys`', kind: 'expression', source: 're.sys', expected: { code: 'script_error', message: /has no attribute 'sys'/ } },
-  { name: '`json.loads = None` (attribute write)', kind: 'script', source: 'json.loads = None', expected: refused(/assigning or deleting attribute/) },
-  { name: '`del json.loads`', kind: 'script', source: 'del json.loads', expected: refused(/assigning or deleting attribute/) },
-  { name: '`decimal.getcontext().prec = 2`', kind: 'script', source: 'decimal.getcontext().prec = 2', expected: refused() },
+  { name: '`json.loads = None` (attribute write)', kind: 'script', source: 'json.loads = None', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: '`del json.loads`', kind: 'script', source: 'del json.loads', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'an attribute of an offered function (`json.dumps.x = 1`)', kind: 'script', source: 'json.dumps.x = 1', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'an attribute of an offered class (`uuid.UUID.hex = 1`)', kind: 'script', source: 'uuid.UUID.hex = 1', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'an attribute of an offered builtin (`getattr.x = 1`)', kind: 'script', source: 'getattr.x = 1', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'an attribute write hidden in a for target', kind: 'script', source: 'for json.x in [1]:\n    pass', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'a class of the script made to look like an offered one', kind: 'script', source: 'class C(ValueError):\n    pass\nValueError.x = 1', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: '`decimal.getcontext().prec = 2`', kind: 'script', source: 'decimal.getcontext().prec = 2', expected: { code: 'script_error', message: /only objects of a class the script defines/ } },
+  { name: 'a dunder attribute of the script\'s own object', kind: 'script', source: 'class C:\n    pass\nC().__class__ = int', expected: refused() },
   // ---- deep recursion in C (would overflow the JavaScript stack: a Pyodide fatal error) ----
   { name: '50,000 nested `not`', kind: 'expression', source: `${'not '.repeat(50_000)}True`, expected: { code: 'syntax_error' } },
   { name: 'a 200,000-deep list built in a loop', kind: 'script', source: 'a = []\nfor i in range(200000):\n    a = [a]', expected: { code: 'script_error', message: /^RecursionError/ } },
@@ -175,5 +181,38 @@ describe('escape catalogue', () => {
   it('classes of the script may define special methods, and still read no dunders', () => {
     expect(ev.script('class P:\n    def __init__(self):\n        pass\n    def __repr__(self):\n        return "P"\nr = repr(P())', {}).assigned).toEqual({ r: 'P' });
     expect(() => ev.script('class P:\n    def f(self):\n        return self.__class__\nP().f()', {})).toThrow(/not allowed/);
+  });
+
+  it('objects of a class the script defines can be changed, in every form of assignment', () => {
+    const source = [
+      'class P:',
+      '    kind = "p"',
+      '    def __init__(self, n):',
+      '        self.n = n',
+      'class Q(P):',
+      '    pass',
+      'p = P(1)',
+      'p.n += 1',
+      'p.extra = 5',
+      'del p.extra',
+      'for p.i in range(3):',
+      '    pass',
+      'q = Q(10)',
+      'q.n, q.m = 20, 30',
+      'P.kind = "changed"',
+      'r = [p.n, p.i, hasattr(p, "extra"), q.n, q.m, Q.kind]',
+    ].join('\n');
+    expect(ev.script(source, {}).assigned).toEqual({ r: [2, 2, false, 20, 30, 'changed'] });
+    // and the next evaluation has none of it
+    expect(() => ev.expression('P', {})).toThrow(/NameError/);
+  });
+
+  it('a refused attribute write carries its line', () => {
+    try {
+      ev.script('x = 1\njson.loads = None', {});
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ExpressionError).line).toBe(2);
+    }
   });
 });

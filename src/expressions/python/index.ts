@@ -100,17 +100,17 @@
  *   (`gi_frame`, `f_globals`, `tb_frame`, `mro`, `format_map`, …), also in
  *   `match` class patterns; no name starting with `__` (`__builtins__`,
  *   `__import__`), except the special methods a class of the script
- *   defines; no assignment or deletion of attributes (`json.loads = None`
- *   would reach the next evaluation), no relative or star import;
+ *   defines; no relative or star import;
+ * - attribute writes (`a.x = v`, `a.x += 1`, `del a.x`, `for a.x in …`) are
+ *   rewritten to go through a guard that allows them only on a class the
+ *   script defined in this evaluation and its instances: functions and
+ *   classes of the offered modules are shared by every evaluation
+ *   (`json.loads = None`, `uuid.UUID.hex = 1` would reach the next one);
  * - what one evaluation could leave behind is renewed per evaluation: the
  *   decimal context, the `random` generator, the builtins dict.
  *
  * ## Known limits
  *
- * - Attribute assignment is refused everywhere, also on instances of a
- *   class the script defines (`self.x = 1`). SpiffArena scripts work on
- *   dicts and lists; a guarded write for the script's own objects is a
- *   next step.
  * - `str.format` still follows attribute names (`'{0.__class__}'.format(x)`):
  *   the result is text, never an object.
  * - Each evaluation is a round trip to the sandbox process: ~200-250 µs on

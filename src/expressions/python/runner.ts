@@ -171,8 +171,6 @@ def _check(tree):
         if t is _ast.Attribute:
             if node.attr.startswith('_') or node.attr in _INSPECT:
                 raise _Refused("access to attribute '%s' is not allowed" % node.attr, node)
-            if not isinstance(node.ctx, _ast.Load):
-                raise _Refused("assigning or deleting attribute '%s' is not allowed" % node.attr, node)
         elif t is _ast.Name:
             _check_name(node.id, node, 'the name')
         elif t in (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef):
@@ -203,6 +201,64 @@ def _check(tree):
         elif t is _ast.ExceptHandler:
             _check_name(node.name, node, 'the name')
 
+# Attribute writes (\`a.x = v\`, \`a.x += 1\`, \`del a.x\`, \`for a.x in ...\`) go
+# through a guard: the target is rewritten to \`__baton_write__(a)['x']\`,
+# which sets the attribute only on a class the script defined in this
+# evaluation or an instance of one. Everything else a script can reach
+# (functions of the offered modules, their classes) is shared by all
+# evaluations, and a write there would reach the next one.
+
+class _Rewrite(_ast.NodeTransformer):
+    def __init__(self):
+        self.writes = False
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if isinstance(node.ctx, _ast.Load):
+            return node
+        self.writes = True
+        call = _ast.Call(func=_ast.Name(id='__baton_write__', ctx=_ast.Load()), args=[node.value], keywords=[])
+        sub = _ast.Subscript(value=call, slice=_ast.Constant(value=node.attr), ctx=node.ctx)
+        _ast.copy_location(call, node)
+        _ast.copy_location(call.func, node)
+        _ast.copy_location(sub.slice, node)
+        return _ast.copy_location(sub, node)
+
+class _Writer:
+    __slots__ = ('obj', 'created')
+    def __init__(self, obj, created):
+        self.obj = obj
+        self.created = created
+    def _check(self, name):
+        obj = self.obj
+        for c in self.created:
+            if obj is c:
+                return
+        for c in type(obj).__mro__:
+            for d in self.created:
+                if c is d:
+                    return
+        raise AttributeError("cannot set attribute '%s' of %s: only objects of a class the script defines can be changed" % (name, type(obj).__name__))
+    def __getitem__(self, name):
+        return getattr(self.obj, name)
+    def __setitem__(self, name, value):
+        self._check(name)
+        setattr(self.obj, name, value)
+    def __delitem__(self, name):
+        self._check(name)
+        delattr(self.obj, name)
+
+_real_build_class = _b.__build_class__
+
+def _class_tools():
+    created = []
+    def build_class(*args, **kwargs):
+        cls = _real_build_class(*args, **kwargs)
+        created.append(cls)
+        return cls
+    def write(obj):
+        return _Writer(obj, created)
+    return build_class, write
+
 # ---------------------------------------------------------------------------
 # Compiling, once per (kind, source).
 
@@ -228,6 +284,9 @@ def _compile(kind, source):
     try:
         tree = _ast.parse(text, _FILE, mode)
         _check(tree)
+        rewrite = _Rewrite()
+        tree = _ast.fix_missing_locations(rewrite.visit(tree))
+        classes = rewrite.writes or any(type(n) is _ast.ClassDef for n in _ast.walk(tree))
         code = compile(tree, _FILE, mode, dont_inherit=True)
     except SyntaxError as e:
         msg = '%s: %s' % (type(e).__name__, e.msg)
@@ -237,7 +296,7 @@ def _compile(kind, source):
     except (RecursionError, MemoryError) as e:
         raise _Failure('syntax_error', '%s: %s' % (type(e).__name__, e))
     fresh = tuple(n for n in _FRESH if n in source)
-    entry = (code, fresh)
+    entry = (code, fresh, classes)
     _CACHE[key] = entry
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -396,7 +455,7 @@ def baton_run(kind, source, eager, *pairs):
         return _failure_reply('script_error', 'the Python sandbox failed: ' + _message(e))
 
 def _run(kind, source, eager, pairs):
-    code, fresh = _compile(kind, source)
+    code, fresh, classes = _compile(kind, source)
     scope = _loads(eager) if eager != '{}' else {}
     texts = {}
     for i in range(0, len(pairs) - 1, 2):
@@ -408,6 +467,8 @@ def _run(kind, source, eager, pairs):
     builtins = dict(_BUILTINS)
     for n in fresh:
         builtins[n] = _FRESH[n]()
+    if classes:
+        builtins['__build_class__'], builtins['__baton_write__'] = _class_tools()
     scope['__builtins__'] = builtins
     _decimal.setcontext(_decimal.Context())
     try:
