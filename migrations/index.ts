@@ -10,6 +10,7 @@ import * as m0004 from './0004_incidents_and_retries.js';
 import * as m0005 from './0005_history_batches.js';
 import * as m0006 from './0006_start_request_id.js';
 import * as m0007 from './0007_step_guard.js';
+import * as m0008 from './0008_idempotency_scope.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_history_batches': m0005,
   '0006_start_request_id': m0006,
   '0007_step_guard': m0007,
+  '0008_idempotency_scope': m0008,
 };

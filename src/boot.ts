@@ -135,7 +135,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
 
     let scheduler: Scheduler | null = null;
     if (roles.includes('scheduler')) {
-      scheduler = startScheduler({ db, transport, logger, sweepAfterMs: config.sweepAfterMs, sweepIntervalMs: config.sweepIntervalMs });
+      scheduler = startScheduler({ db, transport, logger, sweepAfterMs: config.sweepAfterMs, sweepIntervalMs: config.sweepIntervalMs, idempotencyTtlMs: config.idempotencyTtlMs });
       roleClosers.push(() => scheduler!.close());
     }
 

@@ -64,6 +64,8 @@ export interface Config {
   maxModelElements: number;
   /** BATON_DEFINITION_CACHE_MB: memory the compiled-definition cache may hold (estimated) */
   definitionCacheMb: number;
+  /** BATON_IDEMPOTENCY_TTL_HOURS, in ms: how long a start's Idempotency-Key is remembered */
+  idempotencyTtlMs: number;
   /**
    * After SIGTERM/SIGINT a process stops taking work, lets what runs finish
    * and closes; if that takes longer than this, it exits anyway (code 1).
@@ -154,6 +156,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // 60,000 elements took 4 s to compile on the event loop and held 136 MB (security review D4)
     maxModelElements: int(env, 'BATON_MAX_MODEL_ELEMENTS', 10_000, 1, 1_000_000),
     definitionCacheMb: int(env, 'BATON_DEFINITION_CACHE_MB', 256, 1, 65_536),
+    idempotencyTtlMs: int(env, 'BATON_IDEMPOTENCY_TTL_HOURS', 24, 1, 720) * 3_600_000,
     // Below the orchestrator's own grace (Kubernetes: 30 s) so our forced exit,
     // with its log line, comes before its SIGKILL.
     shutdownGraceMs: int(env, 'BATON_SHUTDOWN_GRACE_MS', 10_000, 1, 3_600_000),

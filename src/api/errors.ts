@@ -16,6 +16,7 @@ const STATUS: Record<string, number> = {
   json_too_deep: 400,
   page_size_too_large: 400,
   no_none_start_event: 400,
+  idempotency_key_reused: 422,
   process_not_found: 404,
   definition_not_found: 404,
   instance_not_found: 404,

@@ -166,17 +166,37 @@ export function createCommands(deps: CommandDeps) {
     return deployed;
   }
 
+  /**
+   * The stored form of a start's idempotency key: scoped by process key (and
+   * by caller, once requests have one), so one client's key never finds
+   * another's instance, with a fingerprint of what the request asks for.
+   */
+  function idempotency(input: { processKey: string; version?: number; variables?: JsonObject; businessKey?: string | null; requestId?: string }) {
+    const body = { processKey: input.processKey, version: input.version ?? null, businessKey: input.businessKey ?? null, variables: input.variables ?? {} };
+    return { requestId: `${input.processKey}\u001f${input.requestId ?? ''}`, requestFingerprint: createHash('sha256').update(canonicalJson(body)).digest('hex') };
+  }
+
   async function startInstance(input: {
     processKey: string;
     version?: number;
     variables?: JsonObject;
     businessKey?: string | null;
-    /** idempotency key: a request id seen before answers with that instance (created: false) */
+    /**
+     * idempotency key: a key seen before with the same request answers with
+     * that instance (created: false); with another request it is refused
+     */
     requestId?: string;
   }): Promise<{ instance: ProcessInstanceRow; inboxId: number; created: boolean }> {
-    if (input.requestId !== undefined) {
-      const seen = await instanceByRequestId(db, input.requestId);
-      if (seen) return { instance: seen, inboxId: 0, created: false };
+    const idem = input.requestId !== undefined ? idempotency(input) : null;
+    if (idem) {
+      const seen = await instanceByRequestId(db, idem.requestId);
+      if (seen) {
+        // a key that came with another body is another request: never hand out its instance (IETF Idempotency-Key draft, Stripe)
+        if (seen.request_fingerprint !== null && seen.request_fingerprint !== idem.requestFingerprint) {
+          throw new BatonError('idempotency_key_reused', 'this Idempotency-Key was used for another request (a different process, version, business key or variables)');
+        }
+        return { instance: seen, inboxId: 0, created: false };
+      }
     }
     // The latest version of a key is cached per process; an inline start
     // checks in its insert that it is still the latest (a deploy by another
@@ -209,7 +229,7 @@ export function createCommands(deps: CommandDeps) {
     // Inline: created and stepped in one transaction (for a process that runs
     // straight through, one statement). Otherwise, or if that fails, the start
     // event goes to the inbox (one statement) and is stepped like any other.
-    const requestId = input.requestId !== undefined ? { requestId: input.requestId } : {};
+    const requestId = idem ?? {};
     if (deps.inlineSteps) {
       const latest = input.version === undefined;
       const stepped = await deps.inlineSteps.startNew(def, graph, { variables, businessKey, onlyIfLatest: latest, ...requestId });
@@ -454,3 +474,13 @@ export function createCommands(deps: CommandDeps) {
 }
 
 export type Commands = ReturnType<typeof createCommands>;
+
+/** JSON with object keys sorted at every level: equal values give equal text, whatever the order they were written in. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

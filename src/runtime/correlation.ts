@@ -33,10 +33,12 @@ export interface SpawnOptions {
   parent?: ParentLink;
   /** the start request's idempotency key: see spawnInstanceOnce */
   requestId?: string;
+  /** the fingerprint of the request that carried it */
+  requestFingerprint?: string;
 }
 
 /** Inserts a new instance and its `start` inbox row. The caller rings the doorbell after commit. */
-export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o: Omit<SpawnOptions, 'requestId'>): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
+export async function spawnInstance(trx: Executor, def: ProcessDefinitionRow, o: Omit<SpawnOptions, 'requestId' | 'requestFingerprint'>): Promise<{ instance: ProcessInstanceRow; inboxId: number }> {
   const out = await spawnInstanceOnce(trx, def, o);
   if (!out) throw new Error(`instance ${o.id ?? ''} was not inserted`); // only a request id can prevent the insert
   return out;
@@ -63,6 +65,7 @@ export async function spawnInstanceOnce(
       state: notStartedState(),
       parent_instance_id: o.parent?.instanceId ?? null,
       request_id: o.requestId ?? null,
+      request_fingerprint: o.requestFingerprint ?? null,
     },
     payload,
   );

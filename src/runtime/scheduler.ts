@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { TimerDefinition } from '../bpmn/types.js';
 import { STEP_QUEUE, TIMER_CHANNEL, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db } from '../store/db.js';
+import { expireRequestIds } from '../store/instances.js';
 import { definitionById } from '../store/definitions.js';
 import { strandedInstances } from '../store/inbox.js';
 import { advanceSchedule, claimDueSchedules, expireBufferedMessages, msUntilNextSchedule } from '../store/messages.js';
@@ -34,6 +35,8 @@ export interface SchedulerDeps {
   maxSleepMs?: number;
   /** timers claimed per transaction */
   batchSize?: number;
+  /** idempotency keys of starts older than this are forgotten (Config.idempotencyTtlMs); default 24 h */
+  idempotencyTtlMs?: number;
 }
 
 export interface Scheduler {
@@ -198,9 +201,19 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
   // ---- the sweep loop ----------------------------------------------------
   let sweepTimer: NodeJS.Timeout | null = null;
   let sweeping: Promise<unknown> = Promise.resolve();
+  // Old idempotency keys go in rounds of a thousand, at most once a minute:
+  // any scheduler may do it, the update is idempotent.
+  let keysExpiredAt = 0;
+  const expireKeys = async () => {
+    if (Date.now() - keysExpiredAt < 60_000) return;
+    keysExpiredAt = Date.now();
+    const n = await expireRequestIds(deps.db, deps.idempotencyTtlMs ?? 24 * 3_600_000, 1000);
+    if (n > 0) log.info({ count: n }, 'forgot expired idempotency keys');
+  };
   const tick = () => {
     if (stopped) return;
     sweeping = sweep()
+      .then(expireKeys)
       .catch((err: unknown) => log.error({ err }, 'sweep failed'))
       .finally(() => {
         if (!stopped) sweepTimer = setTimeout(tick, deps.sweepIntervalMs);

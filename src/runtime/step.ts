@@ -99,7 +99,7 @@ export interface StepRunner {
   startNew(
     def: ProcessDefinitionRow,
     graph: ProcessGraph,
-    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string; requestFingerprint?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null>;
   /**
    * The optimistic step (see tryOptimistic) for an instance whose input the
@@ -462,7 +462,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   async function startNew(
     def: ProcessDefinitionRow,
     graph: ProcessGraph,
-    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string },
+    input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string; requestFingerprint?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null> {
     const id = uuidv7();
     const log = deps.logger.child({ instanceId: id });
@@ -504,6 +504,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       history,
       onlyIfLatest: input.onlyIfLatest ?? false,
       requestId: input.requestId ?? null,
+      requestFingerprint: input.requestFingerprint ?? null,
     };
     const out = emptyOutput();
     let created: { row: ProcessInstanceRow; inboxId: number } | undefined;

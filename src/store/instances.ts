@@ -15,6 +15,8 @@ export interface NewInstance {
   parent_instance_id?: string | null;
   /** the start request's idempotency key (unique when given) */
   request_id?: string | null;
+  /** the fingerprint of the request that carried it */
+  request_fingerprint?: string | null;
 }
 
 /**
@@ -29,9 +31,9 @@ export async function insertInstanceWithStart(
 ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | undefined> {
   const r = await sql<ProcessInstanceRow & { inbox_id: number }>`
     with i as (
-      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, parent_instance_id, request_id)
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, parent_instance_id, request_id, request_fingerprint)
       values (${row.id}, ${row.definition_id}, ${row.process_key}, ${row.version}, ${row.business_key}, 'running',
-              ${JSON.stringify(row.state)}::jsonb, ${row.parent_instance_id ?? null}, ${row.request_id ?? null})
+              ${JSON.stringify(row.state)}::jsonb, ${row.parent_instance_id ?? null}, ${row.request_id ?? null}, ${row.request_fingerprint ?? null})
       -- a request id seen before: nothing is written (undefined)
       on conflict (request_id) where request_id is not null do nothing
       returning *
@@ -129,7 +131,7 @@ export async function listInstances(db: Executor, f: InstanceFilter): Promise<Pr
           where e.key = any(${names}::text[]))`;
   let q = db
     .selectFrom('process_instance')
-    .select(['id', 'definition_id', 'process_key', 'version', 'business_key', 'status', 'suspended', 'rev', 'parent_instance_id', 'request_id', 'started_at', 'ended_at', 'updated_at'])
+    .select(['id', 'definition_id', 'process_key', 'version', 'business_key', 'status', 'suspended', 'rev', 'parent_instance_id', 'request_id', 'request_fingerprint', 'started_at', 'ended_at', 'updated_at'])
     .select(sql<InstanceState>`jsonb_set(state - 'scopes', '{scopes}', jsonb_build_object(state->>'rootScopeId', jsonb_build_object('variables', ${picked})))`.as('state'));
   if (f.processKey !== undefined) q = q.where('process_key', '=', f.processKey);
   if (f.status !== undefined) q = q.where('status', '=', f.status);
@@ -152,4 +154,20 @@ export async function getInstanceAfterEvent(db: Executor, id: string, inboxId: n
   if (!found) return undefined;
   const { processed, ...row } = found;
   return { row, processed };
+}
+
+/**
+ * Forgets the idempotency keys of starts older than `olderThanMs`, at most
+ * `limit` of them (the scheduler calls it in rounds): an expired key may be
+ * used again and starts a new instance. Returns how many were forgotten.
+ */
+export async function expireRequestIds(db: Executor, olderThanMs: number, limit: number): Promise<number> {
+  const r = await sql`
+    update process_instance set request_id = null, request_fingerprint = null
+    where id in (
+      select id from process_instance
+      where request_id is not null and started_at < now() - make_interval(secs => ${olderThanMs / 1000})
+      limit ${limit}
+    )`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
 }

@@ -49,6 +49,8 @@ export interface ProcessInstanceTable {
   parent_instance_id: string | null;
   /** the start request's idempotency key, when it had one */
   request_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** SHA-256 of the start request's body, beside its idempotency key */
+  request_fingerprint: ColumnType<string | null, string | null | undefined, string | null>;
   started_at: Timestamp;
   ended_at: NullableTimestamp;
   updated_at: Timestamp;

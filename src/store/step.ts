@@ -267,6 +267,8 @@ export interface SteppedInstance {
   onlyIfLatest?: boolean;
   /** the start request's idempotency key: nothing is written when an instance has it already */
   requestId?: string | null;
+  /** the fingerprint of the request that carried it */
+  requestFingerprint?: string | null;
 }
 
 /**
@@ -293,6 +295,7 @@ export async function insertSteppedInstances(
       state: s.state,
       ended: s.ended,
       request_id: s.requestId ?? null,
+      request_fingerprint: s.requestFingerprint ?? null,
       only_if_latest: s.onlyIfLatest ?? false,
       start_payload: s.startPayload,
       history: s.history.length > 0 ? historyEntryRows(s.history) : null,
@@ -303,18 +306,18 @@ export async function insertSteppedInstances(
     with x as (
       select * from jsonb_to_recordset(${JSON.stringify(instances)}::jsonb)
         as x(id uuid, definition_id uuid, process_key text, version int, business_key text, status text, state jsonb, ended boolean,
-             request_id text, only_if_latest boolean, start_payload jsonb, history jsonb)
+             request_id text, request_fingerprint text, only_if_latest boolean, start_payload jsonb, history jsonb)
     ),
     i as (
-      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at, request_id)
-      select x.id, x.definition_id, x.process_key, x.version, x.business_key, x.status, x.state, 1, case when x.ended then now() end, x.request_id
+      insert into process_instance (id, definition_id, process_key, version, business_key, status, state, rev, ended_at, request_id, request_fingerprint)
+      select x.id, x.definition_id, x.process_key, x.version, x.business_key, x.status, x.state, 1, case when x.ended then now() end, x.request_id, x.request_fingerprint
       from x
       where not x.only_if_latest
          or x.definition_id = (select d.id from process_definition d where d.key = x.process_key order by d.version desc limit 1)
       on conflict (request_id) where request_id is not null do nothing
       -- not the state: the caller has it, and sending it back costs Postgres a
       -- jsonb-to-text and the API a JSON.parse of the whole instance
-      returning id, definition_id, process_key, version, business_key, status, suspended, rev, parent_instance_id, request_id,
+      returning id, definition_id, process_key, version, business_key, status, suspended, rev, parent_instance_id, request_id, request_fingerprint,
                 started_at, ended_at, updated_at
     ),
     e as (

@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
 import { retryDelayMs } from '../../src/runtime/service-worker.js';
-import { apiClient } from '../support/api.js';
+import { expireRequestIds } from '../../src/store/instances.js';
+import { apiClient, defs } from '../support/api.js';
 import { eventually, isolation, startDistributed } from '../support/env.js';
 
 const iso = isolation('operator');
@@ -286,12 +287,12 @@ describe('service task retries', () => {
 });
 
 describe('start idempotency (Idempotency-Key)', () => {
-  const startWithKey = async (key: string) => {
+  const startWithKey = async (key: string, payload: object = { processKey: 'operator_controls', variables: { n: 1 } }) => {
     const res = await baton.app!.inject({
       method: 'POST',
       url: '/v1/process-instances',
       headers: { 'idempotency-key': key },
-      payload: { processKey: 'operator_controls', variables: { n: 1 } },
+      payload,
     });
     return { status: res.statusCode, body: res.json() };
   };
@@ -308,8 +309,38 @@ describe('start idempotency (Idempotency-Key)', () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => startWithKey('burst-1')));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
-    const rows = await baton.db.selectFrom('process_instance').select('id').where('request_id', '=', 'burst-1').execute();
+    const rows = await baton.db.selectFrom('process_instance').select('id').where('request_id', '=', 'operator_controls\u001fburst-1').execute();
     expect(rows).toHaveLength(1);
+  });
+
+  it('the same key with another body is 422 idempotency_key_reused, and never hands out the first instance', async () => {
+    const first = await startWithKey('order-42', { processKey: 'operator_controls', variables: { secretNote: 'customer A only' } });
+    expect(first.status).toBe(201);
+    // the same variables written in another order are the same request
+    const same = await startWithKey('order-42', { variables: { secretNote: 'customer A only' }, processKey: 'operator_controls' });
+    expect(same).toMatchObject({ status: 200, body: { id: first.body.id } });
+    const other = await startWithKey('order-42', { processKey: 'operator_controls', variables: { secretNote: 'customer B' } });
+    expect(other.status).toBe(422);
+    expect(other.body).toEqual({ code: 'idempotency_key_reused', message: expect.stringContaining('another request') });
+    expect(JSON.stringify(other.body)).not.toContain('customer A only');
+  });
+
+  it('keys are scoped by process: another process with the same key gets its own instance', async () => {
+    const other = defs('other_process', '<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="u"/><bpmn:userTask id="u"/>');
+    expect((await call('POST', '/v1/deployments', { files: [{ name: 'other.bpmn', content: other }] })).status).toBe(201);
+    const a = await startWithKey('shared-key', { processKey: 'operator_controls', variables: { n: 1 } });
+    const b = await startWithKey('shared-key', { processKey: 'other_process', variables: { n: 1 } });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(b.body.id).not.toBe(a.body.id);
+    expect(b.body.processKey).toBe('other_process');
+  });
+
+  it('an expired key starts a new instance', async () => {
+    const first = await startWithKey('old-key');
+    expect(await expireRequestIds(baton.db, 0, 1000)).toBeGreaterThan(0);
+    const again = await startWithKey('old-key');
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(first.body.id);
   });
 
   it('refuses an empty or over-long key', async () => {
