@@ -321,7 +321,7 @@ describe('limits', () => {
     const started = performance.now();
     const source = 'n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except BaseException:\n        pass';
     expect(failure(() => ev.script(source, {})).code).toBe('script_timeout');
-    expect(performance.now() - started).toBeLessThan(6000);
+    expect(performance.now() - started).toBeLessThan(8000);
     expect(ev.expression('2 + 2', {})).toBe(4);
     expect(ev.sandboxPid()).not.toBe(pid);
   }, 60_000);
