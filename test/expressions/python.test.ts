@@ -45,6 +45,10 @@ describe('scripts', () => {
     expect(variables).toEqual({ items: [1, 2], order: { status: 'new' }, same: { a: [1] } });
   });
 
+  it('does not report an object variable with non-ASCII text or floats that it only read', () => {
+    expect(ev.script("y = o['s']", { o: { s: 'é ☃ 😀', f: [0.1, 1e21, 1e-7, -0], n: null } })).toEqual({ assigned: { y: 'é ☃ 😀' } });
+  });
+
   it('reports a rebinding to another type, not one to an equal value', () => {
     expect(ev.script('a = True\nb = 2', { a: 1, b: 2 })).toEqual({ assigned: { a: true } });
   });

@@ -408,7 +408,9 @@ def _convert(v, where, seen, top):
         raise _Drop()
     raise _Failure('script_result', '%s contains a value that is not JSON (%s)' % (where, type(v).__name__))
 
-_dumps = _json.JSONEncoder(ensure_ascii=True, separators=(',', ':'), allow_nan=False, check_circular=False).encode
+# Not ASCII-escaped: the text then matches JSON.stringify for strings, and
+# _convert has refused the unpaired surrogates that could not be encoded.
+_dumps = _json.JSONEncoder(ensure_ascii=False, separators=(',', ':'), allow_nan=False, check_circular=False).encode
 _loads = _json.JSONDecoder().decode
 
 # ---------------------------------------------------------------------------
