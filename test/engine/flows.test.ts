@@ -232,3 +232,16 @@ describe('a parallel gateway that is also a loop merge', () => {
     expect(inst.state.incidents).toEqual([]);
   });
 });
+
+describe('parallel joins in many scope instances at once', () => {
+  it('every instance of a multi-instance subprocess joins on its own, and none is taken for a join that cannot fire', async () => {
+    const graph = await loadGraph('mi-subprocess-parallel-join.bpmn');
+    const inst = Instance.start(graph, { n: 300 });
+    expect(inst.openTasks()).toHaveLength(300);
+    expect(Object.values(inst.state.tokens).filter((t) => t.state === 'joining')).toHaveLength(300);
+    expect(inst.state.incidents).toEqual([]);
+    for (const task of inst.openTasks()) inst.apply({ type: 'humanTaskCompleted', taskId: task.id });
+    expect(inst.status).toBe('completed');
+    expect(inst.state.incidents).toEqual([]);
+  });
+});
