@@ -330,6 +330,12 @@ describe('limits', () => {
     expect(ev.expression('2 + 2', {})).toBe(4);
     expect(ev.sandboxPid()).not.toBe(pid);
   }, 60_000);
+
+  it('a condition whose truth test loops is script_timeout', () => {
+    const source = 'class C:\n    def __bool__(self):\n        while True:\n            pass\nr = bool(C())';
+    expect(failure(() => ev.script(source, {})).code).toBe('script_timeout');
+  });
+
 });
 
 describe('closing', () => {

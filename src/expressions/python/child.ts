@@ -11,8 +11,9 @@
  * - Time: a watchdog thread sets Pyodide's interrupt buffer when an
  *   evaluation passes `timeoutMs` (and again every 50 ms while it goes on:
  *   a bare `except:` may swallow one KeyboardInterrupt), and the evaluation
- *   answers `script_timeout`. Code that never returns to the interpreter
- *   loop (one huge `10**10**9`) is killed by the host's hard timeout.
+ *   answers `script_timeout`. Code that swallows every KeyboardInterrupt,
+ *   or never returns to the interpreter loop, is killed by the host's hard
+ *   timeout.
  * - Memory: the WebAssembly memory may not grow past `memoryLimitMb`
  *   (WebAssembly.Memory.prototype.grow refuses): Python gets a MemoryError,
  *   the evaluation answers `script_memory`, and the interpreter goes on.
@@ -165,11 +166,12 @@ async function main(): Promise<void> {
       while (Atomics.load(ctl, DONE) !== armed) Atomics.wait(ctl, DONE, Atomics.load(ctl, DONE), 100);
     }
     Atomics.store(ctl, INTERRUPT, 0);
-    if (failure !== undefined) {
-      const e = failure as { pyodide_fatal_error?: boolean };
-      fatal(`${e.pyodide_fatal_error ? 'Pyodide suffered a fatal error' : 'the interpreter failed'}: ${messageOf(failure).split('\n')[0] ?? ''}`);
+    if (failure !== undefined && (failure as { pyodide_fatal_error?: boolean }).pyodide_fatal_error === true) {
+      fatal(`Pyodide suffered a fatal error: ${messageOf(failure).split('\n')[0] ?? ''}`);
     }
     if (timedOut) return failureReply('script_timeout', `the script ran longer than ${timeoutMs} ms`);
+    // A Python exception that left baton_run (none is known to): the interpreter is fine.
+    if (failure !== undefined) return failureReply('script_error', `the Python sandbox failed: ${messageOf(failure).split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? ''}`);
     if (typeof reply !== 'string') return failureReply('script_error', 'the Python sandbox gave no answer');
     if (reply.length > maxReply) return failureReply('script_memory', `the result is larger than a quarter of the memory limit of ${memoryLimitMb} MB`);
     return reply;
