@@ -102,6 +102,32 @@ export function failureReply(code: string, message: string, line?: number, colum
   return 'E' + JSON.stringify({ code, message, line, column });
 }
 
+/** An `E` reply read back on the host (see failureReply); a garbled one reads as a plain script failure. */
+export interface Failure {
+  code: string;
+  /** null when the reply had none */
+  message: string | null;
+  /** 1-based, only when the reply gave a positive integer */
+  line: number | undefined;
+  column: number | undefined;
+}
+
+export function readFailure(reply: string): Failure {
+  let f: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
+  try {
+    f = JSON.parse(reply.slice(1)) as typeof f;
+  } catch {
+    f = {};
+  }
+  const position = (n: unknown) => (typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : undefined);
+  return {
+    code: typeof f.code === 'string' ? f.code : 'script_error',
+    message: typeof f.message === 'string' ? f.message : null,
+    line: position(f.line),
+    column: position(f.column),
+  };
+}
+
 export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   try {
@@ -109,4 +135,23 @@ export function messageOf(e: unknown): string {
   } catch {
     return 'unknown error';
   }
+}
+
+const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
+
+function lineCount(source: string): number {
+  return source.split(LINE_BREAK).length;
+}
+
+/**
+ * A position reported by V8 may point at our closing suffix; keep it inside
+ * the user's text. The column goes with the line: it is dropped when the
+ * line had to be moved, or when it is not a positive integer.
+ */
+export function clampPosition(line: unknown, column: unknown, source: string): { line?: number; column?: number } {
+  if (typeof line !== 'number' || !Number.isInteger(line) || line < 1) return {};
+  const last = lineCount(source);
+  if (line > last) return { line: last };
+  if (typeof column !== 'number' || !Number.isInteger(column) || column < 1) return { line };
+  return { line, column };
 }

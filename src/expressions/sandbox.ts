@@ -4,7 +4,7 @@ import type { Json, JsonObject } from '../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
 import { entryArgs, openChannel } from './channel.js';
 import { Lru } from './lru.js';
-import { Kind, messageOf } from './protocol.js';
+import { clampPosition, Kind, messageOf, readFailure } from './protocol.js';
 import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
@@ -44,7 +44,6 @@ const DEFAULT_START_TIMEOUT_MS = 30_000;
 /** Strings up to this length travel as part of the eager JSON; longer ones as their own text. */
 const EAGER_STRING_MAX = 256;
 const ALLOWED = new Set(ALLOWED_GLOBALS);
-const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
 /** A `\u` in the source may spell an identifier with escapes (`\u0061mount`): then every variable may be read. */
 const MAY_ESCAPE_IDENTIFIER = /\\u/;
 
@@ -56,23 +55,6 @@ const MAY_ESCAPE_IDENTIFIER = /\\u/;
 function childArgs(): string[] {
   const here = fileURLToPath(import.meta.url);
   return entryArgs(join(dirname(here), here.endsWith('.ts') ? 'child.ts' : 'child.js'), ['--no-node-snapshot']);
-}
-
-function lineCount(source: string): number {
-  return source.split(LINE_BREAK).length;
-}
-
-/**
- * A position reported by V8 may point at our closing suffix; keep it inside
- * the user's text. The column goes with the line: it is dropped when the
- * line had to be moved, or when it is not a positive integer.
- */
-function clampPosition(line: unknown, column: unknown, source: string): { line?: number; column?: number } {
-  if (typeof line !== 'number' || !Number.isInteger(line) || line < 1) return {};
-  const last = lineCount(source);
-  if (line > last) return { line: last };
-  if (typeof column !== 'number' || !Number.isInteger(column) || column < 1) return { line };
-  return { line, column };
 }
 
 /** Longest message of an ExpressionError (the sandbox clips user messages already; this covers the rest). */
@@ -156,14 +138,9 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
     }
     const out = channel.exchange(kind, strings);
     if (out[0] === 'E') {
-      let failure: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
-      try {
-        failure = JSON.parse(out.slice(1)) as typeof failure;
-      } catch {
-        failure = {};
-      }
-      const code = typeof failure.code === 'string' ? failure.code : 'script_error';
-      const message = typeof failure.message === 'string' ? cleanMessage(failure.message) : 'the script failed';
+      const failure = readFailure(out);
+      const code = failure.code;
+      const message = failure.message !== null ? cleanMessage(failure.message) : 'the script failed';
       const { line, column } = clampPosition(failure.line, failure.column, source);
       throw new ExpressionError(code, message, line, column);
     }

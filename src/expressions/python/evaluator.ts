@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../../errors.js';
 import { entryArgs, openChannel } from '../channel.js';
-import { Kind, messageOf } from '../protocol.js';
+import { clampPosition, Kind, messageOf, readFailure } from '../protocol.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
 
 export interface PythonEvaluatorOptions {
@@ -34,7 +34,6 @@ export type PythonEvaluator = Evaluator & {
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const MAX_MESSAGE = 2000;
 const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const LINE_BREAK = /\r\n|[\n\r\u2028\u2029]/;
 /**
  * Python folds identifiers to NFKC: `ｒａｔｅ` is `rate`. A source with any
  * character outside ASCII may name any variable, so it gets them all.
@@ -80,10 +79,6 @@ function requestStrings(source: string, variables: JsonObject): string[] {
   return strings;
 }
 
-function lineCount(source: string): number {
-  return source.split(LINE_BREAK).length;
-}
-
 export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): PythonEvaluator {
   const timeoutMs = options.timeoutMs ?? 1000;
   const memoryLimitMb = options.memoryLimitMb ?? 256;
@@ -113,23 +108,12 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
     }
     const out = channel.exchange(kind, strings);
     if (out[0] === 'E') {
-      let failure: { code?: unknown; message?: unknown; line?: unknown; column?: unknown };
-      try {
-        failure = JSON.parse(out.slice(1)) as typeof failure;
-      } catch {
-        failure = {};
-      }
-      const code = typeof failure.code === 'string' ? failure.code : 'script_error';
-      const message = typeof failure.message === 'string' ? cleanMessage(failure.message) : 'the script failed';
-      let line = typeof failure.line === 'number' && Number.isInteger(failure.line) && failure.line >= 1 ? failure.line : undefined;
-      let column = typeof failure.column === 'number' && Number.isInteger(failure.column) && failure.column >= 1 ? failure.column : undefined;
-      // An expression is compiled stripped of surrounding blank lines; a
-      // position past the source's end is clamped to its last line.
-      if (line !== undefined && line > lineCount(source)) {
-        line = lineCount(source);
-        column = undefined;
-      }
-      throw new ExpressionError(code, message, line, line === undefined ? undefined : column);
+      const failure = readFailure(out);
+      const code = failure.code;
+      const message = failure.message !== null ? cleanMessage(failure.message) : 'the script failed';
+      // an expression is compiled stripped of surrounding blank lines: a position past the source's end is clamped to its last line
+      const { line, column } = clampPosition(failure.line, failure.column, source);
+      throw new ExpressionError(code, message, line, column);
     }
     return out;
   }
