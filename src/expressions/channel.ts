@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
-import { encodeRequest, encodeRequestInto, type Kind, requestSizeBound } from './protocol.js';
+import { clampPosition, encodeRequest, encodeRequestInto, type Kind, messageOf, readFailure, requestSizeBound } from './protocol.js';
+import type { JsonObject } from '../errors.js';
 import { ExpressionError } from './types.js';
 
 /** The host's end of one bridge thread (bridge.ts) and the shared buffer it talks through. */
@@ -218,6 +219,67 @@ export function openChannel(options: ChannelOptions): Channel {
     },
     pid(): number {
       return bridge === undefined ? 0 : Atomics.load(bridge.ctl, PID);
+    },
+  };
+}
+
+/** Longest message of an ExpressionError (the sandboxes clip user messages already; this covers the rest). */
+const MAX_MESSAGE = 2000;
+/** Characters a database cannot store in text: NUL, unpaired surrogates. */
+const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** A message as an incident may carry it: clipped, with what Postgres cannot store replaced. */
+export function cleanMessage(message: string): string {
+  const short = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+  return short.replace(BAD_TEXT, '\ufffd');
+}
+
+/** One evaluator's calls over its channel, whatever language its sandbox runs. */
+export interface SandboxCalls {
+  /** Sends one evaluation and returns the reply; a failure reply is thrown as its ExpressionError. */
+  evaluate(kind: Kind, source: string, variables: JsonObject): string;
+  /** Runs `fn` and lets only ExpressionError out, whatever goes wrong. */
+  guarded<T>(fn: () => T): T;
+  readonly closed: boolean;
+  /** Later evaluations throw `evaluator_closed` (the caller closes the channel). */
+  close(): void;
+}
+
+export function sandboxCalls(channel: Channel, requestStrings: (source: string, variables: JsonObject) => string[]): SandboxCalls {
+  let closed = false;
+  return {
+    get closed() {
+      return closed;
+    },
+    close() {
+      closed = true;
+    },
+    evaluate(kind, source, variables) {
+      if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
+      if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
+      let strings: string[];
+      try {
+        strings = requestStrings(source, variables);
+      } catch (e) {
+        throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
+      }
+      const out = channel.exchange(kind, strings);
+      if (out[0] === 'E') {
+        const failure = readFailure(out);
+        const message = failure.message !== null ? cleanMessage(failure.message) : 'the script failed';
+        // a position past the source's end (a suffix the sandbox added, blank lines it stripped) is clamped to its last line
+        const { line, column } = clampPosition(failure.line, failure.column, source);
+        throw new ExpressionError(failure.code, message, line, column);
+      }
+      return out;
+    },
+    guarded(fn) {
+      try {
+        return fn();
+      } catch (e) {
+        if (e instanceof ExpressionError) throw e;
+        throw new ExpressionError('script_error', cleanMessage(messageOf(e)));
+      }
     },
   };
 }

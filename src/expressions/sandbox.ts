@@ -2,9 +2,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
-import { entryArgs, openChannel } from './channel.js';
+import { entryArgs, openChannel, sandboxCalls } from './channel.js';
 import { Lru } from './lru.js';
-import { clampPosition, Kind, messageOf, readFailure } from './protocol.js';
+import { Kind, messageOf } from './protocol.js';
 import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
 
@@ -57,16 +57,6 @@ function childArgs(): string[] {
   return entryArgs(join(dirname(here), here.endsWith('.ts') ? 'child.ts' : 'child.js'), ['--no-node-snapshot']);
 }
 
-/** Longest message of an ExpressionError (the sandbox clips user messages already; this covers the rest). */
-const MAX_MESSAGE = 2000;
-/** Characters a database cannot store in text: NUL, unpaired surrogates. */
-const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** A message fit for an incident: bounded, and storable as text. */
-function cleanMessage(message: string): string {
-  const short = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
-  return short.replace(BAD_TEXT, '\ufffd');
-}
 
 /**
  * Builds the strings of a request (protocol.ts): the source, the JSON object
@@ -125,37 +115,9 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
 
   const args = [...childArgs(), JSON.stringify({ timeoutMs, memoryLimitMb, cacheSize })];
   const channel = openChannel({ args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb });
-  let closed = false;
+  const calls = sandboxCalls(channel, requestStrings);
+  const { evaluate, guarded } = calls;
 
-  function evaluate(kind: Kind, source: string, variables: JsonObject): string {
-    if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
-    if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
-    let strings: string[];
-    try {
-      strings = requestStrings(source, variables);
-    } catch (e) {
-      throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
-    }
-    const out = channel.exchange(kind, strings);
-    if (out[0] === 'E') {
-      const failure = readFailure(out);
-      const code = failure.code;
-      const message = failure.message !== null ? cleanMessage(failure.message) : 'the script failed';
-      const { line, column } = clampPosition(failure.line, failure.column, source);
-      throw new ExpressionError(code, message, line, column);
-    }
-    return out;
-  }
-
-  /** Runs `fn` and lets only ExpressionError out, whatever goes wrong. */
-  function guarded<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ExpressionError) throw e;
-      throw new ExpressionError('script_error', cleanMessage(messageOf(e)));
-    }
-  }
 
   // The fast path (simple.ts): sources in its small grammar are evaluated
   // here, the rest (and every case it is unsure of) in the sandbox.
@@ -177,7 +139,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
 
   return {
     condition(expression: string, variables: JsonObject): boolean {
-      if (fast && !closed && typeof expression === 'string') {
+      if (fast && !calls.closed && typeof expression === 'string') {
         const p = compiled(expression, 'expr');
         const r = p ? runCondition(p, variables) : DEFER;
         if (r !== DEFER) return r;
@@ -185,7 +147,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
       return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
     },
     expression(expression: string, variables: JsonObject): Json {
-      if (fast && !closed && typeof expression === 'string') {
+      if (fast && !calls.closed && typeof expression === 'string') {
         const p = compiled(expression, 'expr');
         const r = p ? runExpression(p, variables) : DEFER;
         if (r !== DEFER) return r;
@@ -193,7 +155,7 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
       return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
     },
     script(source: string, variables: JsonObject): ScriptResult {
-      if (fast && !closed && typeof source === 'string') {
+      if (fast && !calls.closed && typeof source === 'string') {
         const p = compiled(source, 'script');
         const r = p ? runScript(p, variables) : DEFER;
         if (r !== DEFER) return { assigned: r };
@@ -201,12 +163,12 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
       return guarded(() => ({ assigned: JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as JsonObject }));
     },
     close(): void {
-      if (closed) return;
-      closed = true;
+      if (calls.closed) return;
+      calls.close();
       channel.close();
     },
     sandboxPid(): number | undefined {
-      const pid = closed ? 0 : channel.pid();
+      const pid = calls.closed ? 0 : channel.pid();
       return pid > 0 ? pid : undefined;
     },
   };

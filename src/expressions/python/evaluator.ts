@@ -1,8 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../../errors.js';
-import { entryArgs, openChannel } from '../channel.js';
-import { clampPosition, Kind, messageOf, readFailure } from '../protocol.js';
+import { entryArgs, openChannel, sandboxCalls } from '../channel.js';
+import { Kind } from '../protocol.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
 
 export interface PythonEvaluatorOptions {
@@ -32,18 +32,11 @@ export type PythonEvaluator = Evaluator & {
 };
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
-const MAX_MESSAGE = 2000;
-const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 /**
  * Python folds identifiers to NFKC: `ｒａｔｅ` is `rate`. A source with any
  * character outside ASCII may name any variable, so it gets them all.
  */
 const NON_ASCII = /[^\u0000-\u007f]/;
-
-function cleanMessage(message: string): string {
-  const short = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
-  return short.replace(BAD_TEXT, '\ufffd');
-}
 
 function childArgs(): string[] {
   const here = fileURLToPath(import.meta.url);
@@ -95,37 +88,9 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
 
   const args = [...childArgs(), JSON.stringify({ timeoutMs, memoryLimitMb, cacheSize, recursionLimit })];
   const channel = openChannel({ args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb });
-  let closed = false;
+  const calls = sandboxCalls(channel, requestStrings);
+  const { evaluate, guarded } = calls;
 
-  function evaluate(kind: Kind, source: string, variables: JsonObject): string {
-    if (closed) throw new ExpressionError('evaluator_closed', 'the evaluator is closed');
-    if (typeof source !== 'string') throw new ExpressionError('syntax_error', 'the source is not a string');
-    let strings: string[];
-    try {
-      strings = requestStrings(source, variables);
-    } catch (e) {
-      throw new ExpressionError('script_error', `the variables are not JSON: ${messageOf(e)}`);
-    }
-    const out = channel.exchange(kind, strings);
-    if (out[0] === 'E') {
-      const failure = readFailure(out);
-      const code = failure.code;
-      const message = failure.message !== null ? cleanMessage(failure.message) : 'the script failed';
-      // an expression is compiled stripped of surrounding blank lines: a position past the source's end is clamped to its last line
-      const { line, column } = clampPosition(failure.line, failure.column, source);
-      throw new ExpressionError(code, message, line, column);
-    }
-    return out;
-  }
-
-  function guarded<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof ExpressionError) throw e;
-      throw new ExpressionError('script_error', cleanMessage(messageOf(e)));
-    }
-  }
 
   channel.warm();
 
@@ -145,12 +110,12 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
       });
     },
     close(): void {
-      if (closed) return;
-      closed = true;
+      if (calls.closed) return;
+      calls.close();
       channel.close();
     },
     sandboxPid(): number | undefined {
-      const pid = closed ? 0 : channel.pid();
+      const pid = calls.closed ? 0 : channel.pid();
       return pid > 0 ? pid : undefined;
     },
   };
