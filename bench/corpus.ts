@@ -39,7 +39,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { dropAll, dropStale, isolate, killAll, startCluster, type Cluster, type Isolation, type Proc } from './lib/cluster.js';
+import { cleanUpOnCrash, dropStale, isolate, startCluster, type Cluster, type Isolation, type Proc } from './lib/cluster.js';
 import { cpuSnapshot } from './lib/cpu.js';
 import { machineInfo } from './lib/reference.js';
 import { sleep } from './lib/util.js';
@@ -624,14 +624,10 @@ const save = (complete: boolean) => {
   const body = corpora.map((c) => `    ${JSON.stringify({ ...c, files: null }, null, 2).replace(/\n/g, '\n    ').replace('"files": null', `"files": ${files(c)}`)}`);
   writeFileSync(outFile, `${JSON.stringify(head, null, 2).replace(/\n}$/, `,\n  "corpora": [\n${body.join(',\n')}\n  ]\n}`)}\n`);
 };
-const die = (what: string) => (err: unknown) => {
+cleanUpOnCrash((what, err) => {
   process.stderr.write(`\n${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   save(false);
-  killAll();
-  void dropAll().finally(() => process.exit(2));
-};
-process.on('uncaughtException', die('uncaughtException'));
-process.on('unhandledRejection', die('unhandledRejection'));
+});
 
 const stale = await dropStale();
 if (stale.length) process.stderr.write(`dropped ${stale.length} stale bench schema(s)\n`);

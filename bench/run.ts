@@ -22,7 +22,7 @@ import { cpuLine } from './lib/cpu.js';
 import { runTimers } from './timers.js';
 import { engineRun, runtimeRun } from './multi-instance.js';
 import { round } from './lib/util.js';
-import { dropAll, dropStale, killAll } from './lib/cluster.js';
+import { cleanUpOnCrash, dropStale } from './lib/cluster.js';
 
 const argv = process.argv.slice(2);
 const full = argv.includes('--full') || /^(1|true|yes)$/i.test(process.env.BENCH_FULL ?? '');
@@ -89,15 +89,11 @@ function save(complete: boolean): void {
   );
 }
 // A Postgres restart or any other surprise must not leave processes or schemas behind.
-const die = (what: string) => (err: unknown) => {
+cleanUpOnCrash((what, err) => {
   errors[what] = err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`\n${what}: ${String(err)}\n`);
   save(false);
-  killAll();
-  void dropAll().finally(() => process.exit(2));
-};
-process.on('uncaughtException', die('uncaughtException'));
-process.on('unhandledRejection', die('unhandledRejection'));
+});
 const stale = await dropStale();
 if (stale.length) process.stderr.write(`dropped schemas left by earlier runs: ${stale.join(', ')}\n`);
 process.stderr.write(`Baton bench, ${form} form, ${machine.cpus.count} CPUs, load ${machine.loadavgBefore.join(' ')}, commit ${machine.git.commit.slice(0, 10)}${machine.git.dirty ? ' (dirty)' : ''}\n`);

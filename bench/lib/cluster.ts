@@ -390,3 +390,19 @@ export async function pgWrites(client: pg.Pool | pg.Client, schema: string, lsnB
   }
   return { rowsInserted: sum.ins, rowsUpdated: sum.upd, rowsDeleted: sum.del, bytesRetained: sum.bytes, walBytesServer: Number(w.rows[0]!.d), tables };
 }
+
+/**
+ * A benchmark run that dies (an uncaught error, a rejected promise: a Postgres
+ * restart, any surprise) still saves what it measured and leaves no process
+ * or schema behind: `onCrash` records and saves, then every child is killed,
+ * every schema dropped, and the process exits 2.
+ */
+export function cleanUpOnCrash(onCrash: (what: string, err: unknown) => void): void {
+  const die = (what: string) => (err: unknown) => {
+    onCrash(what, err);
+    killAll();
+    void dropAll().finally(() => process.exit(2));
+  };
+  process.on('uncaughtException', die('uncaughtException'));
+  process.on('unhandledRejection', die('unhandledRejection'));
+}
