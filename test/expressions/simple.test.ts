@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Json, JsonObject } from '../../src/errors.js';
 import { createEvaluator } from '../../src/expressions/index.js';
-import { compileSimple, DEFER, runCondition, runExpression, runScript } from '../../src/expressions/simple.js';
+import { compileSimple, DEFER, runCondition, runExpression, runScript } from '../../src/expressions/javascript/simple.js';
 
 const sandbox = createEvaluator({ fastPath: false, timeoutMs: 2000 });
 afterAll(() => sandbox.close());

@@ -10,7 +10,7 @@ import { compileFiles } from '../../src/bpmn/index.js';
 import { startInstance, processVariables } from '../../src/engine/index.js';
 import type { JsonObject } from '../../src/errors.js';
 import { createEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
-import { originalPosition, rewriteTypeof } from '../../src/expressions/typeof.js';
+import { originalPosition, rewriteTypeof } from '../../src/expressions/javascript/typeof.js';
 import { failure } from '../support/expressions.js';
 
 const evaluators: Array<[string, SandboxEvaluator]> = [

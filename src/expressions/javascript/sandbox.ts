@@ -1,12 +1,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Json, JsonObject } from '../errors.js';
+import type { Json, JsonObject } from '../../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
-import { entryArgs, openChannel, sandboxCalls } from './channel.js';
-import { Lru } from './lru.js';
-import { Kind, messageOf } from './protocol.js';
+import { entryArgs, openChannel, sandboxCalls } from '../channel.js';
+import { Lru } from '../lru.js';
+import { Kind, messageOf } from '../protocol.js';
 import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
-import { ExpressionError, type Evaluator, type ScriptResult } from './types.js';
+import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
 
 export interface EvaluatorOptions {
   /** CPU/wall-clock limit of one evaluation inside the sandbox, in milliseconds. Default 1000. */

@@ -7,9 +7,9 @@
  */
 import ivm from 'isolated-vm';
 import { BOOTSTRAP_SOURCE, EXPRESSION_PREFIX, EXPRESSION_SUFFIX, RUNTIME_FILENAME, USER_FILENAME, WRAP_PREFIX, WRAP_SUFFIX } from './bootstrap.js';
-import { Lru } from './lru.js';
-import { failureReply, Kind, messageOf, type Request } from './protocol.js';
-import { ExpressionError } from './types.js';
+import { Lru } from '../lru.js';
+import { failureReply, Kind, messageOf, type Request } from '../protocol.js';
+import { ExpressionError } from '../types.js';
 import { originalPosition, rewriteTypeof, type Shift } from './typeof.js';
 
 export interface IsolateRunnerOptions {

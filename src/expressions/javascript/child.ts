@@ -6,9 +6,9 @@
  * It speaks frames on its standard input and output (frames.ts): a frame
  * `R` once the isolate is ready, then one frame `A<reply>` per request.
  */
-import { serve } from './frames.js';
+import { serve } from '../frames.js';
 import { createIsolateRunner } from './isolate.js';
-import { decodeRequest, failureReply, Kind, messageOf } from './protocol.js';
+import { decodeRequest, failureReply, Kind, messageOf } from '../protocol.js';
 
 function main(): void {
   const options = JSON.parse(process.argv[2] ?? '{}') as { timeoutMs?: unknown; memoryLimitMb?: unknown; cacheSize?: unknown };

@@ -37,7 +37,7 @@
  * grammar has none of the restricted productions); between statements a
  * newline or ';' is required, as without a separator JavaScript would fail.
  */
-import type { Json, JsonObject } from '../errors.js';
+import type { Json, JsonObject } from '../../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
 
 /** The fast path cannot answer for sure: ask the sandbox. */
