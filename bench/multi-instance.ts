@@ -33,7 +33,7 @@ export async function engineRun(n: number) {
   const graph = await compileProcess(XML, 'mi_large');
   const evaluator = createEvaluator();
   let k = 0;
-  const ctx: EngineContext = { now: () => new Date(), newId: () => `id-${++k}`, evaluator, inPlace: true } as EngineContext;
+  const ctx: EngineContext = { now: () => new Date(), newId: () => `id-${++k}`, evaluators: () => evaluator, inPlace: true };
   const t0 = performance.now();
   const started = startInstance(graph, { type: 'start', variables: { items } }, ctx);
   const fanOutMs = performance.now() - t0;

@@ -11,6 +11,7 @@ import * as m0005 from './0005_history_batches.js';
 import * as m0006 from './0006_start_request_id.js';
 import * as m0007 from './0007_step_guard.js';
 import * as m0008 from './0008_idempotency_scope.js';
+import * as m0009 from './0009_definition_language.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_start_request_id': m0006,
   '0007_step_guard': m0007,
   '0008_idempotency_scope': m0008,
+  '0009_definition_language': m0009,
 };

@@ -18,7 +18,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { buildApp } from './api/app.js';
 import { builtinConnectors } from './connectors/index.js';
-import { createEvaluator, type SandboxEvaluator } from './expressions/index.js';
+import { createEvaluator, createPythonEvaluator, evaluatorsOf, type Language, type PythonEvaluator, type SandboxEvaluator } from './expressions/index.js';
+
+/** How long a step waits, without blocking, for the Python sandbox to load before it evaluates anyway (and blocks for the rest). */
+const PYTHON_START_WAIT_MS = 60_000;
 import { createBullTransport, createMemoryTransport, STEP_QUEUE, type Consumer, type StepDoorbell, type Transport } from './queue/index.js';
 import { createCommands, type Commands } from './runtime/commands.js';
 import { createDefinitionCache } from './runtime/definitions.js';
@@ -111,16 +114,39 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
     closers.push(() => transport.close());
     const definitions = createDefinitionCache(500, config.definitionCacheMb * 1024 * 1024);
-    // One sandbox per process, shared by the step role and the API's inline steps.
-    let evaluator: SandboxEvaluator | null = null;
-    const sandbox = (): SandboxEvaluator => {
-      if (!evaluator) {
+    // One sandbox per language and process, shared by the step role and the
+    // API's inline steps. JavaScript's starts with the first step; Python's
+    // (Pyodide: seconds and ~180 MB) only when a Python model first runs, and
+    // the step waits for it without blocking the event loop (prepareLanguage).
+    let javascript: SandboxEvaluator | null = null;
+    let python: PythonEvaluator | null = null;
+    const jsSandbox = (): SandboxEvaluator => {
+      if (!javascript) {
         const ev = createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
-        evaluator = ev;
+        javascript = ev;
         closers.push(async () => ev.close());
       }
-      return evaluator;
+      return javascript;
     };
+    const pySandbox = (): PythonEvaluator => {
+      if (!python) {
+        const ev = createPythonEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.pythonMemoryMb });
+        python = ev;
+        closers.push(async () => ev.close());
+        logger.info('starting the Python sandbox (Pyodide)');
+      }
+      return python;
+    };
+    const languageDeps = () => (jsSandbox(), {
+      evaluators: evaluatorsOf(config.python ? { javascript: jsSandbox, python: pySandbox } : { javascript: jsSandbox }),
+      prepareLanguage: async (language: Language) => {
+        if (language !== 'python' || !config.python) return;
+        const started = Date.now();
+        if (await pySandbox().ready(PYTHON_START_WAIT_MS)) {
+          if (Date.now() - started > 100) logger.info({ ms: Date.now() - started }, 'the Python sandbox is ready');
+        } else logger.warn({ ms: Date.now() - started }, 'the Python sandbox is not ready yet; Python evaluations wait for it');
+      },
+    });
     const inline = roles.includes('api') && config.apiInlineSteps;
     const connectorTopics = new Set(builtinConnectors().keys());
     const commands = createCommands({
@@ -130,7 +156,8 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       definitions,
       minTimerIntervalMs: config.minTimerIntervalMs,
       maxModelElements: config.maxModelElements,
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
+      languages: config.python ? ['javascript', 'python'] : ['javascript'],
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -140,7 +167,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, evaluator: sandbox(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
+      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId }) => {

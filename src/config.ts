@@ -46,6 +46,10 @@ export interface Config {
   /** sandbox limits for scripts and expressions */
   scriptTimeoutMs: number;
   scriptMemoryMb: number;
+  /** BATON_PYTHON: whether Python models run (false: their evaluations are `language_unavailable` incidents) */
+  python: boolean;
+  /** BATON_PYTHON_MEMORY_MB: cap of the Python sandbox's WebAssembly memory (Pyodide itself takes ~32 MB) */
+  pythonMemoryMb: number;
   /** API limits on hostile or careless input (README "Limits") */
   limits: ApiLimits;
   /**
@@ -145,6 +149,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 2000, 10),
     scriptTimeoutMs: int(env, 'SCRIPT_TIMEOUT_MS', 1000, 1),
     scriptMemoryMb: int(env, 'SCRIPT_MEMORY_MB', 64, 8),
+    python: bool(env, 'BATON_PYTHON', true),
+    pythonMemoryMb: int(env, 'BATON_PYTHON_MEMORY_MB', 256, 64, 4096),
     // Upper bound: a limit in the millions is no limit; it is most likely a typo.
     maxCallDepth: int(env, 'BATON_MAX_CALL_DEPTH', 50, 1, 1_000_000),
     // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).

@@ -45,7 +45,7 @@ export function runtimeEvaluator(): SandboxEvaluator {
 
 function ctxWith(evaluator: SandboxEvaluator): EngineContext {
   // Same shape as the step runner's context (src/runtime/step.ts).
-  return { now: () => new Date(), newId: () => uuidv7(), evaluator };
+  return { now: () => new Date(), newId: () => uuidv7(), evaluators: () => evaluator };
 }
 
 /** One instance from start to its end; answers every wait with the event the runtime would deliver. */

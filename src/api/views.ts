@@ -6,7 +6,7 @@ import type { HistoryRow, HumanTaskRow, IncidentRow, ProcessDefinitionRow, Proce
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
 export function definitionView(d: ProcessDefinitionRow) {
-  return { id: d.id, key: d.key, version: d.version, name: d.name, deploymentId: d.deployment_id, resourceName: d.resource_name, createdAt: iso(d.created_at) };
+  return { id: d.id, key: d.key, version: d.version, name: d.name, deploymentId: d.deployment_id, resourceName: d.resource_name, language: d.language ?? 'javascript', createdAt: iso(d.created_at) };
 }
 
 export function instanceView(r: ProcessInstanceRow) {

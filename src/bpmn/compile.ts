@@ -15,7 +15,6 @@
 import {
   documentationOf,
   hasServiceImplementation,
-  isJavaScriptFormat,
   isSingleExpression,
   readHumanTask,
   readIoMapping,
@@ -25,6 +24,7 @@ import {
   spiffScripts,
   unwrapDollarExpression,
 } from './extensions.js';
+import { languageOf, type Language } from '../expressions/language.js';
 import { eventDefinitionsOf, readCallActivity, readEventDefinition, readLoop, readMessageRef, type Unresolved } from './readers.js';
 import {
   bool,
@@ -88,6 +88,13 @@ export interface CompileOptions {
    * Default 10,000 (BATON_MAX_MODEL_ELEMENTS).
    */
   maxElements?: number;
+  /**
+   * The language of expressions and scripts that name none, for a file whose
+   * definitions declare no expressionLanguage (the deployment's `language`).
+   * Without it: Python in a model that declares the spiffworkflow namespace,
+   * else JavaScript. See bpmn/index.ts "Languages".
+   */
+  language?: Language;
 }
 
 export const DEFAULT_MAX_MODEL_ELEMENTS = 10_000;
@@ -146,11 +153,18 @@ export async function compileFile(file: ModelFile, options: CompileOptions = {})
   for (const p of withContent) if (p['isExecutable'] === false) result.notExecutable.push(str(p, 'id') ?? '');
 
   const dialect = dialectOf(definitions);
+  const declaredText = text(definitions, 'expressionLanguage');
+  const declared = languageOf(declaredText);
+  if (declared === null) {
+    fileProblem(null, `expressionLanguage '${declaredText}' is not supported (Baton runs JavaScript and Python)`);
+    return result;
+  }
+  const language: Language = declared !== 'unspecified' ? declared : (options.language ?? (dialect.spiffworkflow ? 'python' : 'javascript'));
   for (const p of deployable) {
     const key = str(p, 'id') ?? '';
     let compiled: { graph: ProcessGraph | null; problems: Problem[] };
     try {
-      compiled = compileProcessElement(p, file.name, unresolved, dialect, options.maxElements ?? DEFAULT_MAX_MODEL_ELEMENTS);
+      compiled = compileProcessElement(p, file.name, unresolved, dialect, language, options.maxElements ?? DEFAULT_MAX_MODEL_ELEMENTS);
     } catch (err) {
       // screenXml bounds the nesting, so the recursive walks below cannot run
       // out of stack on a model it let through; should one still do, the model
@@ -331,11 +345,29 @@ function compileProcessElement(
   file: string,
   unresolved: Unresolved,
   dialect: Dialect,
+  language: Language,
   maxElements: number,
 ): { graph: ProcessGraph | null; problems: Problem[] } {
   const problems: Problem[] = [];
   const problem = (elementId: string | null, message: string): void => {
     problems.push({ file, elementId, message });
+  };
+  /** elements and flows whose expressions are not in the process's language */
+  const languages: Record<string, Language> = {};
+  /**
+   * The language of an element's (or flow's) expressions: its own attribute
+   * when it names one, else the process's. Null after a problem when the
+   * attribute names a language Baton does not run.
+   */
+  const languageAt = (id: string, spelling: string | null, what: string): Language | null => {
+    const own = languageOf(spelling);
+    if (own === null) {
+      problem(id, `${what} '${spelling}' is not supported (Baton runs JavaScript and Python)`);
+      return null;
+    }
+    if (own === 'unspecified') return language;
+    if (own !== language) languages[id] = own;
+    return own;
   };
 
   const processId = str(processEl, 'id') ?? '';
@@ -458,12 +490,12 @@ function compileProcessElement(
     if (condEl) {
       conditional.add(id);
       const body = str(condEl, 'body')?.trim() ?? '';
-      const language = text(condEl, 'language');
+      const conditionLanguage = languageAt(id, text(condEl, 'language'), 'condition language');
       if (body === '') problem(id, 'condition expression is empty');
-      else if (language !== null && !isJavaScriptFormat(language)) {
-        problem(id, `condition language '${language}' is not supported (conditions are JavaScript expressions)`);
+      else if (conditionLanguage === null) {
+        // reported
       } else if (body.startsWith('=')) {
-        problem(id, 'FEEL conditions (=…) are not supported yet; conditions are JavaScript expressions');
+        problem(id, `FEEL conditions (=…) are not supported yet; conditions are ${conditionLanguage === 'python' ? 'Python' : 'JavaScript'} expressions`);
       } else {
         condition = unwrapDollarExpression(body) ?? body;
         if (condition === '') problem(id, 'condition expression is empty');
@@ -529,12 +561,17 @@ function compileProcessElement(
 
   // ---- elements ------------------------------------------------------------
   const elements: Record<string, GraphElement> = {};
+  let elementLanguage: Language = language;
   const eventDef = (el: ModdleElement, allowed: readonly EventDefinition['kind'][], report: (m: string) => void) =>
-    readEventDefinition(el, allowed, report, unresolved);
+    readEventDefinition(el, allowed, report, unresolved, elementLanguage);
   for (const node of nodes.values()) {
     const { el, id, type } = node;
     if (type === null) continue;
     const report = (message: string): void => problem(id, message);
+    // a scriptTask's language is its scriptFormat (below); other elements may name one on a formal expression
+    const ownLanguage = type === 'scriptTask' ? language : languageAt(id, formalExpressionLanguage(el), 'expression language');
+    if (ownLanguage === null) continue;
+    elementLanguage = ownLanguage;
     const ins = incoming.get(id) ?? [];
     const outs = outgoing.get(id) ?? [];
 
@@ -722,16 +759,15 @@ function compileProcessElement(
         elements[id] = { ...activity(), type, human: dialect.spiffworkflow ? readHumanTask(el) : null };
         break;
       case 'scriptTask': {
-        const format = text(el, 'scriptFormat');
-        if (format !== null && !isJavaScriptFormat(format)) {
-          report(`script format '${format}' is not supported (scripts are JavaScript)`);
-        }
+        const scriptLanguage = languageAt(id, text(el, 'scriptFormat'), 'script format');
         if (extension(el, 'zeebe:Script')) report('zeebe:script (FEEL) is not supported yet');
         if (text(el, 'resource') !== null) report('camunda:resource (external script) is not supported yet');
         const script = str(el, 'script') ?? '';
         if (script.trim() === '') report('script is empty');
         const resultVariable = text(el, 'resultVariable');
-        if (resultVariable !== null && script.trim() !== '' && !isSingleExpression(script)) {
+        if (resultVariable !== null && scriptLanguage === 'python') {
+          report(`camunda:resultVariable '${resultVariable}' needs a JavaScript script (set scriptFormat="javascript"); in Python, assign the variable in the script`);
+        } else if (resultVariable !== null && script.trim() !== '' && !isSingleExpression(script)) {
           report(
             `camunda:resultVariable '${resultVariable}' needs a script that is a single JavaScript expression (its value is stored; Baton cannot take the value of the last of several statements)`,
           );
@@ -757,7 +793,7 @@ function compileProcessElement(
       }
       case 'sendTask':
       case 'receiveTask': {
-        const message = readMessageRef(el, 'messageRef', report, unresolved);
+        const message = readMessageRef(el, 'messageRef', report, unresolved, elementLanguage);
         if (message) elements[id] = type === 'sendTask' ? { ...activity(), type, message } : { ...activity(), type, message };
         break;
       }
@@ -850,6 +886,8 @@ function compileProcessElement(
     flows,
     scopes: graphScopes,
     ioSpecification,
+    language,
+    ...(Object.keys(languages).length > 0 ? { languages } : {}),
   };
   return { graph: deepFreeze(graph), problems };
 }
@@ -1005,4 +1043,23 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * The `language` attribute of the formal expressions an element carries
+ * besides a script (timer values, a conditional event's condition, loop
+ * and multi-instance expressions): the first one that names a language.
+ */
+function formalExpressionLanguage(el: ModdleElement): string | null {
+  const holders: (ModdleElement | undefined)[] = [];
+  for (const def of eventDefinitionsOf(el)) {
+    holders.push(child(def, 'timeDate'), child(def, 'timeDuration'), child(def, 'timeCycle'), child(def, 'condition'));
+  }
+  const loop = child(el, 'loopCharacteristics');
+  holders.push(child(loop, 'loopCondition'), child(loop, 'loopCardinality'), child(loop, 'completionCondition'));
+  for (const h of holders) {
+    const spelling = text(h, 'language');
+    if (spelling !== null && languageOf(spelling) !== 'unspecified') return spelling;
+  }
+  return null;
 }

@@ -138,8 +138,8 @@ export async function compileFiles(files: ModelFile[], options: CompileOptions =
  * problems) when the process is not found, has problems, or its file has
  * file-level problems (not BPMN, duplicate ids, …).
  */
-export async function compileProcess(xml: string, processKey: string, fileName = 'model.bpmn'): Promise<ProcessGraph> {
-  const result = await compileFile({ name: fileName, content: xml });
+export async function compileProcess(xml: string, processKey: string, fileName = 'model.bpmn', options: CompileOptions = {}): Promise<ProcessGraph> {
+  const result = await compileFile({ name: fileName, content: xml }, options);
   const process = result.processes.find((p) => p.key === processKey);
   const problems = [...result.fileProblems, ...(process?.problems ?? [])];
   if (process?.graph && problems.length === 0) return process.graph;

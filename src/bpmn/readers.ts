@@ -3,6 +3,7 @@
  * message references: moddle elements → the engine-neutral shapes of the
  * definition graph. What cannot be honoured is reported, never dropped.
  */
+import type { Language } from '../expressions/language.js';
 import { unwrapDollarExpression } from './extensions.js';
 import { bool, child, extension, extensions, is, list, localType, str, text, type ModdleElement } from './model.js';
 import { validTimerLiteral } from './timer.js';
@@ -45,7 +46,7 @@ function ownName(el: ModdleElement): string {
   return text(owner, 'name') ?? text(owner, 'id') ?? '';
 }
 
-export function readMessageRef(el: ModdleElement, prop: string, report: Report, unresolved?: Unresolved): MessageRef | null {
+export function readMessageRef(el: ModdleElement, prop: string, report: Report, unresolved?: Unresolved, language: Language = 'javascript'): MessageRef | null {
   const message = child(el, prop);
   if (!message) {
     const missing = unresolved?.get(el)?.get(prop);
@@ -66,7 +67,7 @@ export function readMessageRef(el: ModdleElement, prop: string, report: Report, 
   if (zeebeKey !== null) return { messageName, correlationKey: zeebeKey };
   const paths = correlationPathsOf(message);
   if (paths.length === 0) return { messageName, correlationKey: null };
-  return { messageName, correlationKey: correlationKeyExpression(paths), correlationPaths: paths };
+  return { messageName, correlationKey: correlationKeyExpression(paths, language), correlationPaths: paths };
 }
 
 /**
@@ -102,9 +103,13 @@ export function correlationPathsOf(message: ModdleElement): string[] {
  * undefined as '', anything else as JSON) joined with '|'. The API computes
  * the same key from a published payload (src/runtime/message-correlation.ts).
  */
-export function correlationKeyExpression(paths: readonly string[]): string {
+export function correlationKeyExpression(paths: readonly string[], language: Language = 'javascript'): string {
   if (paths.length === 1) return paths[0] as string;
   const parts = paths.map((p) => `(${p})`).join(', ');
+  if (language === 'python') {
+    // json.dumps with these options writes what JSON.stringify writes for JSON values
+    return `'|'.join([(v if isinstance(v, str) else '' if v is None else json.dumps(v, separators=(',', ':'), ensure_ascii=False)) for v in [${parts}]])`;
+  }
   return `[${parts}].map((v) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : JSON.stringify(v))).join('|')`;
 }
 
@@ -117,6 +122,7 @@ export function readEventDefinition(
   allowed: readonly EventDefinition['kind'][],
   report: Report,
   unresolved: Unresolved,
+  language: Language = 'javascript',
 ): EventDefinition | null | 'invalid' {
   const defs = eventDefinitionsOf(el);
   if (defs.length === 0) return null;
@@ -159,11 +165,11 @@ export function readEventDefinition(
       return { kind, escalationCode: text(escalation, 'escalationCode') };
     }
     case 'timer': {
-      const timer = readTimer(def, report);
+      const timer = readTimer(def, report, language);
       return timer ? { kind, timer } : 'invalid';
     }
     case 'message': {
-      const ref = readMessageRef(def, 'messageRef', report, unresolved);
+      const ref = readMessageRef(def, 'messageRef', report, unresolved, language);
       return ref ? { kind, ...ref } : 'invalid';
     }
     case 'signal': {
@@ -240,7 +246,7 @@ function kindOf(def: ModdleElement): EventDefinition['kind'] | null {
   }
 }
 
-function readTimer(def: ModdleElement, report: Report): TimerDefinition | null {
+function readTimer(def: ModdleElement, report: Report, language: Language): TimerDefinition | null {
   const found: { kind: TimerDefinition['kind']; expression: string }[] = [];
   for (const [prop, kind] of [
     ['timeDate', 'date'],
@@ -255,7 +261,7 @@ function readTimer(def: ModdleElement, report: Report): TimerDefinition | null {
     return null;
   }
   const { kind, expression: raw } = found[0]!;
-  const timer = classifyTimer(kind, raw.trim());
+  const timer = classifyTimer(kind, raw.trim(), language);
   if (typeof timer === 'string') {
     report(timer);
     return null;
@@ -272,7 +278,7 @@ const TIMER_LITERAL_NAME = { date: 'ISO 8601 date-time', duration: 'ISO 8601 dur
  * not an expression: it would only fail when the timer is armed. Returns the
  * problem message for a bad literal.
  */
-export function classifyTimer(kind: TimerDefinition['kind'], text: string): TimerDefinition | string {
+export function classifyTimer(kind: TimerDefinition['kind'], text: string, language: Language = 'javascript'): TimerDefinition | string {
   const bad = (value: string) => `timer ${kind} '${value}' is not a valid ${TIMER_LITERAL_NAME[kind]}`;
   let inner: string | null = null;
   if (text.startsWith('=')) inner = text.slice(1).trim();
@@ -286,7 +292,8 @@ export function classifyTimer(kind: TimerDefinition['kind'], text: string): Time
   if (inner !== null) return inner === '' ? bad(text) : { kind, expression: inner, literal: false };
   if (validTimerLiteral(kind, text)) return { kind, expression: text, literal: true };
   if (looksLikeTimerLiteral(text) || text === '') return bad(text);
-  const syntax = jsSyntaxError(text);
+  // a Python expression is checked when it is evaluated: no Python parser runs at deploy
+  const syntax = language === 'javascript' ? jsSyntaxError(text) : null;
   if (syntax !== null) return `${bad(text)}, nor a JavaScript expression (${syntax})`;
   return { kind, expression: text, literal: false };
 }

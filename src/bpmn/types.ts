@@ -22,6 +22,7 @@
  *   a timer is a literal (validated at deploy) or an expression evaluated
  *   when the timer is armed (TimerDefinition).
  */
+import type { Language } from '../expressions/language.js';
 import type { JsonObject } from '../errors.js';
 
 /** Flow-node types the engine can execute today. */
@@ -496,4 +497,22 @@ export interface ProcessGraph {
    * be set). null: everything in and out, as the call activity says.
    */
   readonly ioSpecification: { readonly inputs: readonly string[]; readonly outputs: readonly string[] } | null;
+  /**
+   * The language of the process's expressions and scripts (bpmn/index.ts
+   * "Languages"); absent in graphs compiled before languages existed, which
+   * are JavaScript.
+   */
+  readonly language?: Language;
+  /** elements and flows whose expressions are in another language than `language` (their own scriptFormat or `language` attribute) */
+  readonly languages?: Readonly<Record<string, Language>>;
+}
+
+/** Every language a graph's expressions are in. */
+export function languagesOf(graph: ProcessGraph): Language[] {
+  return [...new Set([graph.language ?? 'javascript', ...Object.values(graph.languages ?? {})])];
+}
+
+/** The language of the expressions of an element or flow. */
+export function languageAt(graph: ProcessGraph, id: string): Language {
+  return graph.languages?.[id] ?? graph.language ?? 'javascript';
 }

@@ -35,7 +35,7 @@ function createServiceJob(run: Run, token: Token, el: ServiceLike): void {
       continue;
     }
     try {
-      input[param.name] = run.ctx.evaluator.expression(param.value, run.evalVariables(scopeId));
+      input[param.name] = run.evaluator(el.id).expression(param.value, run.evalVariables(scopeId));
     } catch (err) {
       const f = describeFailure(err);
       run.incident(token, 'input_error', `input parameter '${param.name}' failed: ${f.message}`, f.line, false, columnOf(f));
@@ -238,7 +238,7 @@ export const behaviours: BehaviourTable = {
     const variables: JsonObject = el.inputAll ? structuredClone(visible) : {};
     for (const m of el.inputs) {
       try {
-        variables[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (visible[m.source] ?? null) : run.ctx.evaluator.expression(m.source, visible);
+        variables[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (visible[m.source] ?? null) : run.ctx.evaluators('javascript').expression(m.source, visible); // camunda:in: Camunda's dialect, evaluated as JavaScript
       } catch (err) {
         const f = describeFailure(err);
         run.incident(token, 'input_error', `input mapping '${m.target}' failed: ${f.message}`, f.line, false, columnOf(f));

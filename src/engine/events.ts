@@ -40,9 +40,9 @@ function failure(run: Run, token: Token | null, elementId: string, code: string,
  * timer is armed (a string, quotes around it removed; a JavaScript Date
  * arrives as its ISO string).
  */
-function timerText(run: Run, timer: TimerDefinition, scopeId: string): string {
+function timerText(run: Run, timer: TimerDefinition, scopeId: string, elementId: string): string {
   if (timer.literal) return timer.expression;
-  const result = run.ctx.evaluator.expression(timer.expression, run.evalVariables(scopeId));
+  const result = run.evaluator(elementId).expression(timer.expression, run.evalVariables(scopeId));
   if (typeof result !== 'string') {
     throw new Error(`expression '${timer.expression}' gave ${result === null ? 'null' : typeof result === 'object' ? (Array.isArray(result) ? 'an array' : 'an object') : `the ${typeof result} ${String(result)}`}, not an ISO 8601 text`);
   }
@@ -55,9 +55,9 @@ interface TimerPlan {
   expression: string;
 }
 
-export function planTimer(run: Run, def: Extract<EventDefinition, { kind: 'timer' }>, scopeId: string): TimerPlan {
+export function planTimer(run: Run, def: Extract<EventDefinition, { kind: 'timer' }>, scopeId: string, elementId: string): TimerPlan {
   const now = run.ctx.now();
-  const expression = timerText(run, def.timer, scopeId);
+  const expression = timerText(run, def.timer, scopeId, elementId);
   if (def.timer.kind === 'date') {
     const d = parseDate(expression);
     if (!d) throw new Error(`'${expression}' is not an ISO 8601 date-time`);
@@ -95,7 +95,7 @@ export function openTrigger(
   try {
     switch (def.kind) {
       case 'timer': {
-        const plan = planTimer(run, def, fields.scopeId);
+        const plan = planTimer(run, def, fields.scopeId, fields.elementId);
         const trigger: Trigger = { ...base, kind: 'timer', dueAt: plan.dueAt, cycle: plan.cycle };
         run.triggers[id] = trigger;
         run.emit({
@@ -114,7 +114,7 @@ export function openTrigger(
       case 'message': {
         let correlationKey: string | null = null;
         if (def.correlationKey !== null) {
-          const v: Json = run.ctx.evaluator.expression(def.correlationKey, run.evalVariables(fields.scopeId));
+          const v: Json = run.evaluator(fields.elementId).expression(def.correlationKey, run.evalVariables(fields.scopeId));
           correlationKey = v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
         }
         run.triggers[id] = { ...base, kind: 'message', name: def.messageName, correlationKey };
@@ -196,7 +196,7 @@ export function evaluateConditionalTriggers(run: Run): void {
     if (!run.state.triggers?.[t.id]) continue; // closed by an earlier firing
     let holds: boolean;
     try {
-      holds = run.ctx.evaluator.condition(t.condition ?? 'false', run.evalVariables(t.scopeId));
+      holds = run.evaluator(t.elementId).condition(t.condition ?? 'false', run.evalVariables(t.scopeId));
     } catch (err) {
       // A failing condition of a waiting catch event is an incident; on boundary
       // events and event subprocess starts it counts as "does not hold".
@@ -451,7 +451,7 @@ export function throwMessage(run: Run, token: Token, messageName: string, correl
   let correlationKey: string | null = null;
   if (correlationKeyExpression !== null) {
     try {
-      const v = run.ctx.evaluator.expression(correlationKeyExpression, variables);
+      const v = run.evaluator(token.elementId).expression(correlationKeyExpression, variables);
       correlationKey = v === null ? null : typeof v === 'string' ? v : JSON.stringify(v);
     } catch (err) {
       run.incident(token, 'correlation_key_error', `correlation key of message '${messageName}' failed: ${describeFailure(err).message}`);

@@ -428,7 +428,7 @@ export function applyEvent(graph: ProcessGraph, state: InstanceState, event: Eng
       const out: JsonObject = element.outputAll ? childVars : {};
       for (const m of element.outputs) {
         try {
-          out[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (childVars[m.source] ?? null) : ctx.evaluator.expression(m.source, childVars);
+          out[m.target] = /^[A-Za-z_$][\w$]*$/.test(m.source) ? (childVars[m.source] ?? null) : run.ctx.evaluators('javascript').expression(m.source, childVars); // camunda:out: Camunda's dialect, evaluated as JavaScript
         } catch (err) {
           run.incident(token, 'output_error', `output mapping '${m.target}' failed: ${describeFailure(err).message}`);
           run.advance();

@@ -33,7 +33,7 @@ export function startLoop(run: Run, token: Token, element: GraphElement): void {
     token.loop = { kind: 'standard', nrOfInstances: 0, nrOfActiveInstances: 0, nrOfCompletedInstances: 0, next: 0, items: null, output: null };
     run.wait(token, { kind: 'loop' });
     if (loop.testBefore && loop.loopCondition !== null) {
-      const holds = evaluate(run, token, () => run.ctx.evaluator.condition(loop.loopCondition ?? 'false', { ...visible, loopCounter: 0 }), 'loopCondition');
+      const holds = evaluate(run, token, () => run.evaluator(element.id).condition(loop.loopCondition ?? 'false', { ...visible, loopCounter: 0 }), 'loopCondition');
       if (holds === undefined) return;
       if (!holds) return finishLoop(run, token, element);
     }
@@ -45,7 +45,7 @@ export function startLoop(run: Run, token: Token, element: GraphElement): void {
   let items: Json[] | null = null;
   let count: number;
   if (loop.inputCollection !== null) {
-    const value = evaluate(run, token, () => run.ctx.evaluator.expression(loop.inputCollection ?? 'null', visible), 'input collection');
+    const value = evaluate(run, token, () => run.evaluator(element.id).expression(loop.inputCollection ?? 'null', visible), 'input collection');
     if (value === undefined) return;
     if (!Array.isArray(value)) {
       run.incident(token, 'loop_error', `input collection '${loop.inputCollection}' of '${element.id}' is not an array`);
@@ -54,7 +54,7 @@ export function startLoop(run: Run, token: Token, element: GraphElement): void {
     items = value;
     count = value.length;
   } else {
-    const value = evaluate(run, token, () => run.ctx.evaluator.expression(loop.loopCardinality ?? '0', visible), 'loopCardinality');
+    const value = evaluate(run, token, () => run.evaluator(element.id).expression(loop.loopCardinality ?? '0', visible), 'loopCardinality');
     if (value === undefined) return;
     const n = typeof value === 'string' ? Number(value) : value;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
@@ -132,7 +132,7 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
     try {
       value = /^[A-Za-z_$][\w$]*$/.test(source)
         ? (run.lookupVariable(inner.scopeId, source) ?? null)
-        : run.ctx.evaluator.expression(source, run.evalVariables(inner.scopeId));
+        : run.evaluator(element.id).expression(source, run.evalVariables(inner.scopeId));
     } catch (err) {
       const f = describeFailure(err);
       run.incident(inner, 'loop_error', `output element of '${element.id}' failed: ${f.message}`, f.line, true, columnOf(f));
@@ -146,6 +146,10 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
     void _counter;
     run.writeVariables(body.scopeId, locals);
   }
+  // the completion condition sees the finished instance's own variables (its
+  // input and output items), as Camunda evaluates it in the instance and
+  // SpiffWorkflow over the last child's data
+  const instanceVariables = loop.kind === 'multiInstance' && loop.completionCondition !== null ? { ...scope.variables } : {};
   recordCompensable(run, inner, element, body.scopeId);
   run.removeCompleted(inner, element);
   delete run.state.scopes[scope.id];
@@ -156,7 +160,7 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
     if (loop.loopMaximum !== null && state.nrOfCompletedInstances >= loop.loopMaximum) return finishLoop(run, body, element);
     if (loop.loopCondition !== null) {
       const vars = { ...run.visibleVariables(body.scopeId), loopCounter: state.nrOfCompletedInstances };
-      const again = evaluate(run, body, () => run.ctx.evaluator.condition(loop.loopCondition ?? 'false', vars), 'loopCondition');
+      const again = evaluate(run, body, () => run.evaluator(element.id).condition(loop.loopCondition ?? 'false', vars), 'loopCondition');
       if (again === undefined) return;
       if (!again) return finishLoop(run, body, element);
     }
@@ -167,13 +171,14 @@ export function completeLoopInstance(run: Run, inner: Token, element: GraphEleme
   if (loop.completionCondition !== null) {
     const vars: JsonObject = {
       ...run.visibleVariables(body.scopeId),
+      ...instanceVariables,
       nrOfInstances: state.nrOfInstances,
       nrOfActiveInstances: state.nrOfActiveInstances,
       nrOfCompletedInstances: state.nrOfCompletedInstances,
       loopCounter: index + 1,
     };
     if (loop.outputCollection !== null && state.output) vars[loop.outputCollection] = state.output;
-    const done = evaluate(run, body, () => run.ctx.evaluator.condition(loop.completionCondition ?? 'false', vars), 'completionCondition');
+    const done = evaluate(run, body, () => run.evaluator(element.id).condition(loop.completionCondition ?? 'false', vars), 'completionCondition');
     if (done === undefined) return;
     if (done) {
       // the remaining instances are cancelled (their tasks closed as cancelled)

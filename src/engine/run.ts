@@ -7,7 +7,8 @@
  * never touched, which keeps startInstance/applyEvent pure.
  */
 import { BatonError, type Json, type JsonObject } from '../errors.js';
-import type { ElementType, GraphElement, IoMapping, IoValue, ParallelGatewayElement, ProcessGraph } from '../bpmn/types.js';
+import { languageAt, type ElementType, type GraphElement, type IoMapping, type IoValue, type ParallelGatewayElement, type ProcessGraph } from '../bpmn/types.js';
+import type { Evaluator, ScriptResult } from '../expressions/types.js';
 import type {
   ChildEvent,
   Effect,
@@ -351,6 +352,33 @@ export class Run {
   }
 
   /**
+   * Removes variables as seen from `scopeId` (a Python `del x`): each from
+   * the innermost scope that has it, as it is the one the script saw.
+   */
+  deleteVariables(scopeId: string, names: readonly string[]): void {
+    for (const name of names) {
+      for (let s: ScopeInstance | undefined = this.state.scopes[scopeId]; s; ) {
+        if (Object.hasOwn(s.variables, name)) {
+          delete this.scope(s.id).variables[name];
+          this.conditionsDirty = true;
+          break;
+        }
+        s = s.parentScopeId !== null ? this.state.scopes[s.parentScopeId] : undefined;
+      }
+    }
+  }
+
+  /**
+   * The evaluator for the expressions of an element or flow: the one of its
+   * language (the model names it, bpmn/types.ts languageAt). Throws
+   * ExpressionError `language_unavailable` when the context has none, inside
+   * the caller's evaluation, which turns it into an incident.
+   */
+  evaluator(id: string): Evaluator {
+    return this.ctx.evaluators(languageAt(this.graph, id));
+  }
+
+  /**
    * The scope instance a token reads and writes variables through: the local
    * scope of its element (input parameters) while it has one, else the scope
    * it lives in. Sequence flow conditions are evaluated after the locals are
@@ -390,7 +418,8 @@ export class Run {
       case 'literal':
         return value.value;
       case 'expression':
-        return this.ctx.evaluator.expression(value.expression, variables);
+        // only camunda:/zeebe: mappings carry expressions, in Camunda's dialect, which Baton evaluates as JavaScript whatever the model's language
+        return this.ctx.evaluators('javascript').expression(value.expression, variables);
       case 'list':
         return value.items.map((item) => this.ioValue(item, variables));
       case 'map': {
@@ -491,15 +520,16 @@ export class Run {
    */
   runScript(token: Token, source: string, resumeAtLeave = false): boolean {
     const scopeId = this.variableScope(token);
-    let assigned: JsonObject;
+    let result: ScriptResult;
     try {
-      assigned = this.ctx.evaluator.script(source, this.evalVariables(scopeId)).assigned;
+      result = this.evaluator(token.elementId).script(source, this.evalVariables(scopeId));
     } catch (err) {
       const f = describeFailure(err);
       this.incident(token, f.code ?? 'script_error', f.message, f.line, resumeAtLeave, columnOf(f));
       return false;
     }
-    this.writeVariables(scopeId, assigned);
+    this.writeVariables(scopeId, result.assigned);
+    if (result.deleted !== undefined) this.deleteVariables(scopeId, result.deleted);
     return true;
   }
 
@@ -512,7 +542,7 @@ export class Run {
     const scopeId = this.variableScope(token);
     let value: Json;
     try {
-      value = this.ctx.evaluator.expression(source, this.evalVariables(scopeId));
+      value = this.evaluator(token.elementId).expression(source, this.evalVariables(scopeId));
     } catch (err) {
       const f = describeFailure(err);
       this.incident(token, f.code ?? 'script_error', f.message, f.line, false, columnOf(f));
@@ -912,7 +942,7 @@ export class Run {
    */
   evaluateCondition(token: Token, flowId: string, condition: string, resumeAtLeave = false): boolean | null {
     try {
-      return this.ctx.evaluator.condition(condition, this.evalVariables(token.scopeId));
+      return this.evaluator(flowId).condition(condition, this.evalVariables(token.scopeId));
     } catch (err) {
       const f = describeFailure(err);
       this.incident(token, 'condition_error', `condition of sequence flow '${flowId}' failed: ${f.message}`, f.line, resumeAtLeave, columnOf(f));

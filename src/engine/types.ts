@@ -15,14 +15,19 @@
  * event; it must stay plain JSON (no Maps, Dates, class instances).
  */
 import type { Json, JsonObject } from '../errors.js';
-import type { Evaluator } from '../expressions/types.js';
+import type { Evaluators } from '../expressions/index.js';
 
 export type InstanceStatus = 'running' | 'waiting' | 'completed' | 'terminated' | 'error';
 
 export interface EngineContext {
   now(): Date;
   newId(): string;
-  evaluator: Evaluator;
+  /**
+   * The evaluator of each language the models use (expressions/index.ts
+   * `evaluatorsOf`). The engine asks for the language the compiled model
+   * names for an element and never knows which evaluator it gets.
+   */
+  evaluators: Evaluators;
   /**
    * Upper bound on element executions within one startInstance/applyEvent call
    * (default 10,000). A model that loops without a wait state hits it and gets a

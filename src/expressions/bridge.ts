@@ -21,6 +21,9 @@
  *           the host starts its deadline then, not while a process starts.
  * - PID     the process id of the running sandbox process, 0 if none; the
  *           host kills it by pid when it stops waiting.
+ * - READY   1 while a sandbox process that said it is ready runs, else 0
+ *           (the bridge notifies when it becomes 1): the host can wait for
+ *           a slow start (Pyodide's) without blocking its thread.
  *
  * When the sandbox process dies during a request, the reply is an `E` failure:
  * `script_memory` when its standard error shows that V8 ran out of memory
@@ -35,6 +38,7 @@ export const STATE = 0;
 export const LENGTH = 1;
 export const FORWARDED = 2;
 export const PID = 3;
+export const READY = 4;
 
 export const IDLE = 0;
 export const REQUEST = 1;
@@ -90,6 +94,7 @@ function spawnChild() {
   const c = { proc: proc, ready: false, gone: false, stderr: '', startError: '', chunks: [], length: 0, need: -1 };
   child = c;
   Atomics.store(ctl, ${PID}, proc.pid || 0);
+  Atomics.store(ctl, ${READY}, 0);
   proc.stdout.on('data', function (chunk) { onData(c, chunk); });
   proc.stderr.on('data', function (chunk) { c.stderr = (c.stderr + chunk.toString('latin1')).slice(-${STDERR_TAIL}); });
   // EPIPE when the process died with a request on its way: 'close' reports it.
@@ -127,6 +132,10 @@ function onData(c, chunk) {
 function onFrame(c, frame) {
   if (frame[0] === 0x52 /* R: ready */) {
     c.ready = true;
+    if (child === c) {
+      Atomics.store(ctl, ${READY}, 1);
+      Atomics.notify(ctl, ${READY});
+    }
     if (request !== null && holder === c) forward();
   } else if (frame[0] === 0x41 /* A: answer */) {
     if (request !== null && holder === c) post(frame.subarray(1));
@@ -151,6 +160,7 @@ function gone(c, code, signal) {
   if (child === c) {
     child = null;
     Atomics.store(ctl, ${PID}, 0);
+    Atomics.store(ctl, ${READY}, 0);
   }
   if (request === null || holder !== c) return;
   if (!c.ready) {

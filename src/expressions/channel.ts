@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, REPLY, REQUEST, STATE } from './bridge.js';
+import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, READY, REPLY, REQUEST, STATE } from './bridge.js';
 import { clampPosition, encodeRequest, encodeRequestInto, type Kind, messageOf, readFailure, requestSizeBound } from './protocol.js';
 import type { JsonObject } from '../errors.js';
 import { ExpressionError } from './types.js';
@@ -49,6 +49,12 @@ export interface Channel {
   exchange(kind: Kind, strings: readonly string[]): string;
   /** Starts the bridge and its process now, if they do not run (errors are left to the next exchange). */
   warm(): void;
+  /**
+   * Starts the bridge and its process if they do not run, and resolves true
+   * once a sandbox process is ready, false after `timeoutMs` (the process
+   * may still come up later). Waits without blocking the thread.
+   */
+  ready(timeoutMs: number): Promise<boolean>;
   /** Stops the sandbox process and the bridge thread; a later exchange starts new ones. */
   close(): void;
   /** Process id of the current sandbox process, 0 if none. */
@@ -214,6 +220,24 @@ export function openChannel(options: ChannelOptions): Channel {
         bridge = undefined;
       }
     },
+    async ready(timeoutMs: number): Promise<boolean> {
+      const until = performance.now() + timeoutMs;
+      for (;;) {
+        let b: Bridge;
+        try {
+          b = openBridge();
+        } catch {
+          bridge = undefined;
+          return false;
+        }
+        if (Atomics.load(b.ctl, READY) === 1) return true;
+        const left = until - performance.now();
+        if (left <= 0) return false;
+        // short waits: a bridge that broke meanwhile is replaced on the next round
+        const w = waitAsync(b.ctl, READY, 0, Math.min(left, 250));
+        if (w.async) await w.value;
+      }
+    },
     close(): void {
       if (bridge !== undefined) closeBridge(bridge);
     },
@@ -222,6 +246,9 @@ export function openChannel(options: ChannelOptions): Channel {
     },
   };
 }
+
+/** `Atomics.waitAsync` (Node 16+), which the TypeScript library of this project's target does not declare. */
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
 
 /** Longest message of an ExpressionError (the sandboxes clip user messages already; this covers the rest). */
 const MAX_MESSAGE = 2000;

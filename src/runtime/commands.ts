@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { compileFiles, timerCycleProblems, type ModelFile } from '../bpmn/index.js';
+import { languagesOf } from '../bpmn/types.js';
+import type { Language } from '../expressions/language.js';
 import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '../engine/index.js';
 import { BatonError, type JsonObject } from '../errors.js';
 import { uuidv7 } from '../ids.js';
@@ -41,6 +43,8 @@ export interface CommandDeps {
   inlineSteps?: StepRunner;
   /** shortest timer cycle a deployment may hold (Config.minTimerIntervalMs); default 1000 */
   minTimerIntervalMs?: number;
+  /** the languages this Baton runs; a model with expressions in another is refused at deploy. Default: all */
+  languages?: readonly Language[];
   /** most flow nodes and sequence flows of one process (Config.maxModelElements); default 10,000 */
   maxModelElements?: number;
 }
@@ -92,14 +96,30 @@ export function createCommands(deps: CommandDeps) {
     latestByKey.set(def.key, def);
   }
 
-  async function deploy(files: ModelFile[], name: string | null = null): Promise<{ id: string; processes: DeployedProcess[] }> {
+  /**
+   * `language`: the deployment's option, for files whose definitions name no
+   * expressionLanguage (see CompileOptions.language).
+   */
+  async function deploy(files: ModelFile[], name: string | null = null, options: { language?: Language } = {}): Promise<{ id: string; processes: DeployedProcess[] }> {
     if (files.length === 0) throw new BatonError('invalid_request', 'a deployment needs at least one file');
     const names = new Set<string>();
     for (const f of files) {
       if (names.has(f.name)) throw new BatonError('invalid_request', `file name ${f.name} appears twice`);
       names.add(f.name);
     }
-    const { processes, problems, notExecutable } = await compileFiles(files, deps.maxModelElements !== undefined ? { maxElements: deps.maxModelElements } : {});
+    const { processes, problems, notExecutable } = await compileFiles(files, {
+      ...(deps.maxModelElements !== undefined ? { maxElements: deps.maxModelElements } : {}),
+      ...(options.language !== undefined ? { language: options.language } : {}),
+    });
+    if (deps.languages !== undefined) {
+      for (const p of processes) {
+        for (const language of languagesOf(p.graph)) {
+          if (!deps.languages.includes(language)) {
+            problems.push({ file: p.file, elementId: p.key, message: `process '${p.key}' has ${language === 'python' ? 'Python' : language} expressions or scripts, and ${language} is turned off here${language === 'python' ? ' (BATON_PYTHON=false)' : ''}` });
+          }
+        }
+      }
+    }
     for (const p of processes) problems.push(...timerCycleProblems(p, deps.minTimerIntervalMs ?? 1000));
     if (problems.length > 0) {
       throw new BatonError('invalid_model', `the deployment has ${problems.length} problem(s)`, problems);
@@ -130,8 +150,9 @@ export function createCommands(deps: CommandDeps) {
         const file = byFile.get(p.file)!;
         const sum = checksum(file.content);
         const latest = await latestDefinition(trx, p.key);
-        // Identical content → the same version, as Camunda's duplicate filtering does.
-        if (latest && latest.checksum === sum) {
+        const language = p.graph.language ?? 'javascript';
+        // Identical content (and language) → the same version, as Camunda's duplicate filtering does.
+        if (latest && latest.checksum === sum && (latest.language ?? 'javascript') === language) {
           result.push({ key: latest.key, version: latest.version, name: latest.name, id: latest.id });
           continue;
         }
@@ -139,7 +160,7 @@ export function createCommands(deps: CommandDeps) {
         const def = { id: uuidv7(), key: p.key, version: (latest?.version ?? 0) + 1, name: p.name };
         result.push(def);
         pending.push(async () => {
-          await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum });
+          await insertDefinition(trx, { ...def, deployment_id: deploymentId, resource_name: p.file, checksum: sum, language });
           const due = await registerStartEvents(trx, def.id, p.key, p.graph);
           if (due) timerStarts.push(due.getTime());
           await registerMessageCorrelations(trx, p.key, p.graph);

@@ -37,7 +37,9 @@ export function createDefinitionCache(max = 500, maxBytes = 256 * 1024 * 1024): 
       if (!def) throw new BatonError('definition_not_found', `process definition ${definitionId} not found`);
       const xml = await resourceContent(db, def.deployment_id, def.resource_name);
       if (xml === undefined) throw new BatonError('definition_not_found', `resource ${def.resource_name} of definition ${definitionId} not found`);
-      const graph = await compileProcess(xml, def.key, def.resource_name);
+      // the language resolved at deploy: it reproduces a deployment's `language` option
+      const language = def.language === 'python' || def.language === 'javascript' ? def.language : undefined;
+      const graph = await compileProcess(xml, def.key, def.resource_name, language !== undefined ? { language } : {});
       const entry = { graph, bytes: xml.length * BYTES_PER_XML_CHAR };
       cache.set(definitionId, entry);
       bytes += entry.bytes;

@@ -12,10 +12,10 @@
  */
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import type { ProcessGraph } from '../bpmn/types.js';
+import { languagesOf, type ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
 import type { Effect, EngineContext, EngineEvent, HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, StepResult, TimerSpec } from '../engine/types.js';
-import type { Evaluator } from '../expressions/types.js';
+import type { Evaluators, Language } from '../expressions/index.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
 import type { Db, Executor } from '../store/db.js';
@@ -36,7 +36,14 @@ export interface StepDeps {
   db: Db;
   transport: Transport;
   logger: Logger;
-  evaluator: Evaluator;
+  /** the evaluator of each language (expressions/index.ts evaluatorsOf) */
+  evaluators: Evaluators;
+  /**
+   * Called (and awaited) before the engine first runs a model that uses a
+   * language other than JavaScript: lets that language's sandbox start
+   * without blocking the event loop (Pyodide loads in seconds). Optional.
+   */
+  prepareLanguage?: (language: Language) => Promise<void>;
   definitions: DefinitionCache;
   now?: () => Date;
   /**
@@ -193,10 +200,17 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const batchSize = deps.batchSize ?? 500;
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
-  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluator: deps.evaluator, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
+  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluators: deps.evaluators, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
     ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
     ...(deps.minTimerIntervalMs !== undefined ? { minTimerIntervalMs: deps.minTimerIntervalMs } : {}),
   };
+  /** graphs whose languages' sandboxes are known to have been prepared */
+  const prepared = new WeakSet<ProcessGraph>();
+  async function prepare(graph: ProcessGraph): Promise<void> {
+    if (prepared.has(graph) || deps.prepareLanguage === undefined) return;
+    for (const language of languagesOf(graph)) if (language !== 'javascript') await deps.prepareLanguage(language);
+    prepared.add(graph);
+  }
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for
@@ -284,7 +298,10 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         log.warn({ inboxId: ev.id, kind: ev.kind }, 'unusable inbox event ignored');
         continue;
       }
-      graph ??= await deps.definitions.get(ex, row.definition_id);
+      if (graph === null) {
+        graph = await deps.definitions.get(ex, row.definition_id);
+        await prepare(graph);
+      }
       const stepped = applySafely(graph, state, event, log, inPlace);
       state = stepped.state;
       effects.push(...stepped.effects);
@@ -467,6 +484,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const id = uuidv7();
     const log = deps.logger.child({ instanceId: id });
     let stepped: StepResult;
+    await prepare(graph);
     try {
       stepped = startInstance(graph, { type: 'start', variables: input.variables }, ctx);
     } catch (err) {

@@ -41,7 +41,7 @@ export async function insertResource(
 
 export async function insertDefinition(
   db: Executor,
-  row: { id: string; key: string; version: number; name: string | null; deployment_id: string; resource_name: string; checksum: string },
+  row: { id: string; key: string; version: number; name: string | null; deployment_id: string; resource_name: string; checksum: string; language: string },
 ): Promise<void> {
   await db.insertInto('process_definition').values(row).execute();
 }

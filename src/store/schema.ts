@@ -33,6 +33,8 @@ export interface ProcessDefinitionTable {
   deployment_id: string;
   resource_name: string;
   checksum: string;
+  /** the language the process's expressions resolved to at deploy (migration 0009; null: never, set for old rows) */
+  language: string | null;
   created_at: Timestamp;
 }
 

@@ -176,8 +176,10 @@ describe('compiled graph', () => {
     const [graph] = await compileFixture('spiff-pre-post-scripts.bpmn');
     expect(graph?.elements['greet']).toMatchObject({
       preScript: "greeting = 'hello ' + name",
-      postScript: 'answered = reply.length',
+      postScript: 'answered = len(reply)',
     });
+    // the spiffworkflow namespace makes the model's expressions Python
+    expect(graph?.language).toBe('python');
   });
 
   it('compiles every engine fixture without problems', async () => {

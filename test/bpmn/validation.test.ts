@@ -173,9 +173,9 @@ describe('structural problems', () => {
     expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: 'script is empty' }]);
   });
 
-  it.each(['python', 'groovy'])('a %s script', async (format) => {
+  it.each(['groovy', 'text/x-ruby', 'juel'])('a %s script', async (format) => {
     const problems = await problemsOf(proc(`${START}<bpmn:scriptTask id="x" scriptFormat="${format}"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>${END}`));
-    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: `script format '${format}' is not supported (scripts are JavaScript)` }]);
+    expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: `script format '${format}' is not supported (Baton runs JavaScript and Python)` }]);
   });
 
   it('an empty condition expression', async () => {

@@ -4,8 +4,10 @@
  * keeps the accumulated effects of an instance so tests can assert on the
  * path taken, open tasks and jobs, variables and status.
  *
- * The evaluator is the real sandbox (src/expressions, isolated-vm), shared by
- * all tests of a file; call `closeEvaluator()` in `afterAll`.
+ * The evaluators are the real sandboxes (src/expressions: isolated-vm for
+ * JavaScript, Pyodide for Python, the latter started on a model's first
+ * Python evaluation), shared by all tests of a file; call `closeEvaluator()`
+ * in `afterAll`.
  */
 import { readFileSync } from 'node:fs';
 import { compileFiles } from '../../src/bpmn/index.js';
@@ -23,18 +25,26 @@ import type {
   Trigger,
 } from '../../src/engine/types.js';
 import type { JsonObject } from '../../src/errors.js';
-import { createEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
+import { createEvaluator, createPythonEvaluator, evaluatorsOf, type PythonEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
 
 let shared: SandboxEvaluator | null = null;
+let sharedPython: PythonEvaluator | null = null;
 
 export function evaluator(): SandboxEvaluator {
   shared ??= createEvaluator();
   return shared;
 }
 
+export function pythonEvaluator(): PythonEvaluator {
+  sharedPython ??= createPythonEvaluator();
+  return sharedPython;
+}
+
 export function closeEvaluator(): void {
   shared?.close();
   shared = null;
+  sharedPython?.close();
+  sharedPython = null;
 }
 
 export const START_TIME = Date.parse('2026-01-01T00:00:00.000Z');
@@ -45,7 +55,7 @@ export function testContext(overrides: Partial<EngineContext> = {}): EngineConte
   return {
     now: () => new Date(clock++),
     newId: () => `id-${++counter}`,
-    evaluator: evaluator(),
+    evaluators: evaluatorsOf({ javascript: evaluator, python: pythonEvaluator }),
     ...overrides,
   };
 }

@@ -43,7 +43,7 @@ describe('script task', () => {
         throw new ExpressionError('script_memory', 'memory limit exceeded');
       },
     };
-    const inst = Instance.start(graph, {}, testContext({ evaluator: failing }));
+    const inst = Instance.start(graph, {}, testContext({ evaluators: () => failing }));
     expect(inst.state.incidents[0]).toMatchObject({ code: 'script_memory', message: 'memory limit exceeded', elementId: 'before' });
     expect(inst.state.incidents[0]).not.toHaveProperty('line');
   });
@@ -52,7 +52,7 @@ describe('script task', () => {
     const graph = await loadGraph('script-timeout.bpmn');
     const quick = createEvaluator({ timeoutMs: 50 });
     try {
-      const inst = Instance.start(graph, {}, testContext({ evaluator: quick }));
+      const inst = Instance.start(graph, {}, testContext({ evaluators: () => quick }));
       expect(inst.status).toBe('error');
       expect(inst.state.incidents[0]).toMatchObject({ code: 'script_timeout', elementId: 'spin' });
     } finally {

@@ -210,7 +210,7 @@ if (typeof rate !== 'number') rate = 0.1</bpmn:script></bpmn:scriptTask>
     const graph = processes[0]!.graph;
     let clock = Date.parse('2026-01-01T00:00:00.000Z');
     let id = 0;
-    const ctx = { now: () => new Date(clock++), newId: () => `id-${++id}`, evaluator: ev };
+    const ctx = { now: () => new Date(clock++), newId: () => `id-${++id}`, evaluators: () => ev };
     const run = (variables: JsonObject) => startInstance(graph, { type: 'start', variables }, ctx).state;
     const fresh = run({});
     expect(fresh.incidents).toEqual([]);

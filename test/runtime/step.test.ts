@@ -26,7 +26,7 @@ let evaluator: ReturnType<typeof createEvaluator>;
 beforeAll(async () => {
   baton = await startDistributed(iso, []);
   evaluator = createEvaluator();
-  runner = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluator, definitions: createDefinitionCache() });
+  runner = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluators: () => evaluator, definitions: createDefinitionCache() });
   await baton.commands.deploy([{ name: 'order-approval.bpmn', content: readFileSync(EXAMPLE_FILE, 'utf8') }]);
   await baton.commands.deploy([{ name: 'race.bpmn', content: RACE_MODEL }]);
 });
@@ -109,7 +109,7 @@ function runnerDuringStep(during: () => Promise<void>): StepRunner {
     db: baton.db,
     transport: baton.transport,
     logger: silentLogger(),
-    evaluator,
+    evaluators: () => evaluator,
     definitions: {
       async get(db, definitionId) {
         if (!done) {
@@ -201,7 +201,7 @@ describe('poison events', () => {
       db: baton.db,
       transport: baton.transport,
       logger: silentLogger(),
-      evaluator: { ...evaluator, condition: evaluator.condition.bind(evaluator), expression: evaluator.expression.bind(evaluator), script: () => ({ assigned: { label: 'a\u0000b' } }) },
+      evaluators: () => ({ ...evaluator, condition: evaluator.condition.bind(evaluator), expression: evaluator.expression.bind(evaluator), script: () => ({ assigned: { label: 'a\u0000b' } }) }),
       definitions: createDefinitionCache(),
     });
     await baton.commands.completeTask(taskId, { who: 'cy' });
@@ -310,7 +310,7 @@ describe('inline start and the cached latest version', () => {
 describe('inline steps leave big instances to the step workers', () => {
   it('answers deferred, consuming nothing, when the stored state is over the limit', async () => {
     const id = await start();
-    const small = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluator, definitions: createDefinitionCache(), maxStateBytes: 1 });
+    const small = createStepRunner({ db: baton.db, transport: baton.transport, logger: silentLogger(), evaluators: () => evaluator, definitions: createDefinitionCache(), maxStateBytes: 1 });
     expect(await small.run(id)).toEqual({ kind: 'deferred' });
     expect((await getInstance(baton.db, id))!.rev).toBe(0);
     expect(await runner.run(id)).toMatchObject({ kind: 'stepped' });
@@ -347,7 +347,7 @@ describe('the optimistic step after an accepted completion (no lock, one guarded
   it('writes the state, the next task and timer, drops the cancelled timer, and consumes the completion', async () => {
     await baton.commands.deploy([{ name: 'two.bpmn', content: TWO_TASKS_MODEL }]);
     const { logger, lines } = recordingLogger();
-    const inline = createStepRunner({ db: baton.db, transport: baton.transport, logger, evaluator, definitions: createDefinitionCache() });
+    const inline = createStepRunner({ db: baton.db, transport: baton.transport, logger, evaluators: () => evaluator, definitions: createDefinitionCache() });
     const { createCommands } = await import('../../src/runtime/commands.js');
     const commands = createCommands({ db: baton.db, transport: baton.transport, logger: silentLogger(), definitions: createDefinitionCache(), inlineSteps: inline });
     const id = (await commands.startInstance({ processKey: 'two-tasks', variables: {} })).instance.id;

@@ -414,7 +414,7 @@ describe('hostile input through the engine: a script task becomes an incident on
   function context(): EngineContext {
     let clock = START_TIME;
     let counter = 0;
-    return { now: () => new Date(clock++), newId: () => `id-${++counter}`, evaluator: ev };
+    return { now: () => new Date(clock++), newId: () => `id-${++counter}`, evaluators: () => ev };
   }
 
   it.each([

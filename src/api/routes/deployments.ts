@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ModelFile } from '../../bpmn/index.js';
 import { BatonError } from '../../errors.js';
+import { languageOf } from '../../expressions/language.js';
 import { definitionByVersion, latestDefinition, listDefinitionVersions, listLatestDefinitions, resourceContent } from '../../store/definitions.js';
 import { clip, errorSchema, type RouteDeps } from '../app.js';
 import { definitionView } from '../views.js';
@@ -21,6 +22,8 @@ const deployBody = {
   required: ['files'],
   properties: {
     name: { type: 'string', maxLength: 255 },
+    // the language of expressions and scripts in files that name none (see README "Languages")
+    language: { type: 'string', minLength: 1, maxLength: 100 },
     files: { type: 'array', minItems: 1, maxItems: 100, items: fileSchema },
   },
 } as const;
@@ -52,7 +55,7 @@ export async function deploymentRoutes(app: FastifyInstance, deps: RouteDeps): P
         body: {
           content: {
             'application/json': { schema: deployBody },
-            'multipart/form-data': { schema: { description: 'one file part per model; an optional field "name"' } },
+            'multipart/form-data': { schema: { description: 'one file part per model; optional fields "name" and "language"' } },
           },
         },
         response: { 201: deployedSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
@@ -61,6 +64,7 @@ export async function deploymentRoutes(app: FastifyInstance, deps: RouteDeps): P
     async (req, reply) => {
       let files: ModelFile[];
       let name: string | null = null;
+      let languageText: string | null = null;
       if (req.isMultipart()) {
         files = [];
         let total = 0;
@@ -77,6 +81,8 @@ export async function deploymentRoutes(app: FastifyInstance, deps: RouteDeps): P
               files.push({ name: part.filename || part.fieldname || 'model.bpmn', content: buf.toString('utf8') });
             } else if (part.fieldname === 'name' && typeof part.value === 'string') {
               name = part.value;
+            } else if (part.fieldname === 'language' && typeof part.value === 'string') {
+              languageText = part.value;
             }
           }
         } catch (err) {
@@ -94,11 +100,16 @@ export async function deploymentRoutes(app: FastifyInstance, deps: RouteDeps): P
         if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
           throw new BatonError('invalid_request', 'send the deployment as application/json {"files":[{"name","content"}]} or as multipart/form-data');
         }
-        const body = req.body as { name?: string; files: ModelFile[] };
+        const body = req.body as { name?: string; language?: string; files: ModelFile[] };
         files = body.files;
         name = body.name ?? null;
+        languageText = body.language ?? null;
       }
-      const out = await deps.commands.deploy(files, name);
+      const language = languageText === null ? undefined : languageOf(languageText);
+      if (language === null || language === 'unspecified') {
+        throw new BatonError('invalid_request', `language '${clip(languageText ?? '', 100)}' is not one Baton runs (javascript, python)`);
+      }
+      const out = await deps.commands.deploy(files, name, language !== undefined ? { language } : {});
       return reply.status(201).send(out);
     },
   );

@@ -29,6 +29,12 @@ export type PythonEvaluator = Evaluator & {
   close(): void;
   /** Process id of the current sandbox process, if one runs (for diagnostics and tests). */
   sandboxPid(): number | undefined;
+  /**
+   * Resolves true once a sandbox process has loaded Pyodide (starting one if
+   * none runs), false after `timeoutMs`; waits without blocking the thread,
+   * so a caller can let Pyodide load before its first synchronous evaluation.
+   */
+  ready(timeoutMs: number): Promise<boolean>;
 };
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
@@ -113,6 +119,9 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
       if (calls.closed) return;
       calls.close();
       channel.close();
+    },
+    ready(timeoutMs: number): Promise<boolean> {
+      return calls.closed ? Promise.resolve(false) : channel.ready(timeoutMs);
     },
     sandboxPid(): number | undefined {
       const pid = calls.closed ? 0 : channel.pid();
