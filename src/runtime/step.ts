@@ -204,12 +204,18 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
     ...(deps.minTimerIntervalMs !== undefined ? { minTimerIntervalMs: deps.minTimerIntervalMs } : {}),
   };
-  /** graphs whose languages' sandboxes are known to have been prepared */
-  const prepared = new WeakSet<ProcessGraph>();
+  /**
+   * Before every step of a model in a language other than JavaScript: wait,
+   * without blocking, until that language's sandbox runs (at the first use,
+   * and again after a script cost the sandbox its process). A ready sandbox
+   * answers at once.
+   */
+  const otherLanguages = new WeakMap<ProcessGraph, Language[]>();
   async function prepare(graph: ProcessGraph): Promise<void> {
-    if (prepared.has(graph) || deps.prepareLanguage === undefined) return;
-    for (const language of languagesOf(graph)) if (language !== 'javascript') await deps.prepareLanguage(language);
-    prepared.add(graph);
+    if (deps.prepareLanguage === undefined) return;
+    let languages = otherLanguages.get(graph);
+    if (languages === undefined) otherLanguages.set(graph, (languages = languagesOf(graph).filter((l) => l !== 'javascript')));
+    for (const language of languages) await deps.prepareLanguage(language);
   }
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
