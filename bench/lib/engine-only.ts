@@ -13,7 +13,7 @@ import { compileProcess } from '../../src/bpmn/index.js';
 import { applyEvent, startInstance } from '../../src/engine/index.js';
 import type { ProcessGraph } from '../../src/bpmn/types.js';
 import type { Effect, EngineContext, EngineEvent, InstanceState } from '../../src/engine/types.js';
-import { createEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
+import { createEvaluator, createPythonEvaluator, evaluatorsOf, type Evaluators, type PythonEvaluator, type SandboxEvaluator } from '../../src/expressions/index.js';
 import { loadConfig } from '../../src/config.js';
 import { uuidv7 } from '../../src/ids.js';
 import { isMain, round } from './util.js';
@@ -43,9 +43,15 @@ export function runtimeEvaluator(): SandboxEvaluator {
   return createEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.scriptMemoryMb });
 }
 
-function ctxWith(evaluator: SandboxEvaluator): EngineContext {
+/** The runtime's Python evaluator, with the config's default limits. */
+export function runtimePythonEvaluator(): PythonEvaluator {
+  const config = loadConfig({});
+  return createPythonEvaluator({ timeoutMs: config.scriptTimeoutMs, memoryLimitMb: config.pythonMemoryMb });
+}
+
+function ctxWith(evaluators: Evaluators): EngineContext {
   // Same shape as the step runner's context (src/runtime/step.ts).
-  return { now: () => new Date(), newId: () => uuidv7(), evaluators: () => evaluator };
+  return { now: () => new Date(), newId: () => uuidv7(), evaluators };
 }
 
 /** One instance from start to its end; answers every wait with the event the runtime would deliver. */
@@ -79,7 +85,7 @@ function answer(effects: Effect[]): EngineEvent | null {
 }
 
 export async function engineOnlyModel(
-  evaluator: SandboxEvaluator,
+  evaluators: Evaluators,
   file: string,
   key: string,
   maxInstances: number,
@@ -87,7 +93,7 @@ export async function engineOnlyModel(
   maxMs = Infinity,
 ): Promise<EngineOnlyRow> {
   const graph = await compileProcess(model(file), key, file);
-  const ctx = ctxWith(evaluator);
+  const ctx = ctxWith(evaluators);
   for (let i = 0; i < Math.min(500, maxInstances / 10); i++) runInstance(graph, ctx, vars(i)); // warm-up
   let totalFlows = 0;
   let totalSteps = 0;
@@ -113,20 +119,26 @@ export async function engineOnlyModel(
 
 export async function runEngineOnly(opts: { instances: number; maxMsPerModel?: number; loopRounds: number }): Promise<{ rows: EngineOnlyRow[]; loop: EngineLoopResult }> {
   const evaluator = runtimeEvaluator();
+  const python = runtimePythonEvaluator();
+  const evaluators = evaluatorsOf({ javascript: evaluator, python });
   try {
-    evaluator.condition('true', {}); // wait for the sandbox process
+    evaluator.condition('true', {}); // wait for the sandbox processes
+    await python.ready(60_000);
     const n = opts.instances;
     const ms = opts.maxMsPerModel ?? Infinity;
     const rows = [
-      await engineOnlyModel(evaluator, 'straight-through.bpmn', 'straight', n, (i) => ({ price: 10 + (i % 7), qty: 2 }), ms),
-      await engineOnlyModel(evaluator, 'service-task.bpmn', 'service', n, (i) => ({ n: i }), ms),
-      await engineOnlyModel(evaluator, 'user-task.bpmn', 'usertask', n, (i) => ({ n: i }), ms),
-      await engineOnlyModel(evaluator, 'message-wait.bpmn', 'msgwait', n, (i) => ({ key: `k${i}` }), ms),
+      await engineOnlyModel(evaluators, 'straight-through.bpmn', 'straight', n, (i) => ({ price: 10 + (i % 7), qty: 2 }), ms),
+      await engineOnlyModel(evaluators, 'service-task.bpmn', 'service', n, (i) => ({ n: i }), ms),
+      await engineOnlyModel(evaluators, 'user-task.bpmn', 'usertask', n, (i) => ({ n: i }), ms),
+      await engineOnlyModel(evaluators, 'message-wait.bpmn', 'msgwait', n, (i) => ({ key: `k${i}` }), ms),
+      // SpiffArena's dialect: the same script + condition in Python (bench/spiffworkflow/straight.py runs it in SpiffWorkflow)
+      await engineOnlyModel(evaluators, 'python-straight.bpmn', 'python_straight', n, () => ({ price: 10, qty: 3 }), ms),
     ];
     const loop = await engineLoop(evaluator, opts.loopRounds);
     return { rows, loop };
   } finally {
     evaluator.close();
+    python.close();
   }
 }
 
@@ -163,7 +175,7 @@ const medianOf = (xs: number[]) => {
  */
 export async function engineLoop(evaluator: SandboxEvaluator, rounds: number, replays = 500): Promise<EngineLoopResult> {
   const graph = await compileProcess(model('loop.bpmn'), 'loop', 'loop.bpmn');
-  const ctx = ctxWith(evaluator);
+  const ctx = ctxWith(evaluatorsOf({ javascript: evaluator }));
   let r = startInstance(graph, { type: 'start', variables: { i: 0, rounds } }, ctx);
   const us: number[] = [];
   const bytes: number[] = [];

@@ -21,9 +21,9 @@
  *           the host starts its deadline then, not while a process starts.
  * - PID     the process id of the running sandbox process, 0 if none; the
  *           host kills it by pid when it stops waiting.
- * - READY   1 while a sandbox process that said it is ready runs, else 0
- *           (the bridge notifies when it becomes 1): the host can wait for
- *           a slow start (Pyodide's) without blocking its thread.
+ * - READY   1 while a sandbox process that said it is ready runs, else 0:
+ *           the host can wait for a slow start (Pyodide's) without
+ *           blocking its thread.
  *
  * When the sandbox process dies during a request, the reply is an `E` failure:
  * `script_memory` when its standard error shows that V8 ran out of memory
@@ -134,7 +134,6 @@ function onFrame(c, frame) {
     c.ready = true;
     if (child === c) {
       Atomics.store(ctl, ${READY}, 1);
-      Atomics.notify(ctl, ${READY});
     }
     if (request !== null && holder === c) forward();
   } else if (frame[0] === 0x41 /* A: answer */) {

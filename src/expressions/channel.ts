@@ -233,9 +233,9 @@ export function openChannel(options: ChannelOptions): Channel {
         if (Atomics.load(b.ctl, READY) === 1) return true;
         const left = until - performance.now();
         if (left <= 0) return false;
-        // short waits: a bridge that broke meanwhile is replaced on the next round
-        const w = waitAsync(b.ctl, READY, 0, Math.min(left, 250));
-        if (w.async) await w.value;
+        // polled (a timer keeps the process alive, unlike Atomics.waitAsync);
+        // a bridge that broke meanwhile is replaced on the next round
+        await new Promise((resolve) => setTimeout(resolve, Math.min(left, READY_POLL_MS)));
       }
     },
     close(): void {
@@ -247,8 +247,8 @@ export function openChannel(options: ChannelOptions): Channel {
   };
 }
 
-/** `Atomics.waitAsync` (Node 16+), which the TypeScript library of this project's target does not declare. */
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+/** How often `ready()` looks whether the sandbox process is up. */
+const READY_POLL_MS = 20;
 
 /** Longest message of an ExpressionError (the sandboxes clip user messages already; this covers the rest). */
 const MAX_MESSAGE = 2000;
