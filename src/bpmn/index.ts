@@ -6,9 +6,23 @@
  *
  * ## Support table
  *
- * Expressions in the model are JavaScript. Attribute values written as FEEL
- * (`=expr`) or JUEL (`${expr}`) are unwrapped and evaluated as JavaScript, so
- * names, paths, arithmetic and comparisons work as written; other FEEL does not.
+ * ## Languages
+ *
+ * Every expression and script is JavaScript or Python (CompileOptions.language,
+ * compile.ts `languageAt`). The process's language is the definitions'
+ * `expressionLanguage` when it names one, else the deployment's `language`
+ * option, else Python for a model that declares the spiffworkflow namespace
+ * (SpiffArena) and JavaScript for any other; an element or flow whose own
+ * attribute names another language (a script task's `scriptFormat`, a
+ * formal expression's `language`: conditions, timers, loop expressions) is
+ * recorded in `ProcessGraph.languages`. A language Baton does not run is a
+ * problem naming the element (or the file, for `expressionLanguage`); the
+ * BPMN default XPath URI counts as unset. Camunda-dialect values
+ * (camunda:/zeebe: mappings, `${expr}`, `=expr`) are evaluated as JavaScript
+ * whatever the language: FEEL (`=expr`) or JUEL (`${expr}`) wrappers are
+ * unwrapped, so names, paths, arithmetic and comparisons work as written;
+ * other FEEL does not. JavaScript timer expressions are syntax-checked at
+ * deploy; Python ones (no Python parser at deploy) when they are evaluated.
  *
  * | BPMN element                         | status                                                                 |
  * |--------------------------------------|------------------------------------------------------------------------|
@@ -31,7 +45,7 @@
  * | timer definitions                    | timeDate (ISO 8601 date-time), timeDuration (ISO 8601 duration), timeCycle (`R[n]/duration`, `R[n]/start/duration`, `R[n]/duration/end`, cron with optional seconds, UTC unless prefixed `CRON_TZ=Zone`); literals (quoted or not) are validated at deploy time, `=expr` / `${expr}` evaluated when the timer is scheduled |
  * | message                              | name from `bpmn:message name`; correlation key from the message's `zeebe:subscription correlationKey`, else (BPMN standard, SpiffArena) from the `messagePath` of the `bpmn:correlationPropertyRetrievalExpression`s whose `messageRef` is the message (one per `bpmn:correlationProperty`; `${…}` / `=` unwrapped; a JS expression). One property: the key is its path's value; several: the values in property-id order (strings as is, null/absent as '', others as JSON) joined with `|`. The zeebe key wins when both exist. The key expression is evaluated against the catching instance's variables when its subscription opens (catch events, receive tasks, boundary events, event-subprocess starts, event-based gateways) and against the thrower's variables on a throw (throw/end events, send tasks) |
  * | message correlation on publish       | the retrieval paths are registered by message name at deploy (latest version of each process key); POST /v1/messages without `correlationKey` computes the key from the published `variables` by the same rule, reading plain dotted paths only (`a.b`, `a["b"]`, `a['b']`, `a[0]`; no user code runs); a path that is not plain, or no registered paths → the key stays null; names registered by several process keys with different paths: the first key in process-key order is used |
- * | sequenceFlow                         | supported; `conditionExpression` body is a JavaScript expression (a Camunda `${…}` wrapper is stripped; FEEL `=…` and non-JS `language` are rejected) |
+ * | sequenceFlow                         | supported; `conditionExpression` body is an expression in the flow's language (a Camunda `${…}` wrapper is stripped; FEEL `=…` and languages other than JavaScript and Python are rejected) |
  * | `default` flow                       | supported on exclusive and inclusive gateways and activities            |
  * | exclusiveGateway                     | supported (decision and merge)                                         |
  * | parallelGateway                      | supported (fork, join, mixed)                                          |
@@ -39,7 +53,7 @@
  * | eventBasedGateway                    | supported; its flows must lead to timer/message/signal/conditional catch events or receive tasks |
  * | complexGateway                       | not supported yet                                                       |
  * | task                                 | supported: a pass-through; in a model declaring the spiffworkflow namespace a manual human task (SpiffWorkflow's NoneTask) |
- * | scriptTask                           | supported; scriptFormat empty/javascript/js/ecmascript; other formats, zeebe:script, camunda:resource rejected; camunda:resultVariable when the script is one expression (its value is stored), else rejected |
+ * | scriptTask                           | supported; scriptFormat empty (the process's language), JavaScript or Python spellings; other formats, zeebe:script, camunda:resource rejected; camunda:resultVariable when the script is one JavaScript expression (its value is stored), else rejected |
  * | userTask                             | supported; assignee/candidateGroups/candidateUsers/formKey from camunda: attributes or zeebe:assignmentDefinition/formDefinition; spiffworkflow properties, instructionsForEndUser (rendered at task creation) and documentation go to `properties` |
  * | manualTask                           | supported (a human task of kind `manual`)                              |
  * | serviceTask                          | supported; topic from zeebe:taskDefinition type, camunda:topic, spiffworkflow:serviceTaskOperator id or a non-default `implementation`; job input from the zeebe:ioMapping / camunda:inputOutput inputs (see below) and spiffworkflow:parameters; headers from zeebe:taskHeaders |
