@@ -12,6 +12,7 @@ import * as m0006 from './0006_start_request_id.js';
 import * as m0007 from './0007_step_guard.js';
 import * as m0008 from './0008_idempotency_scope.js';
 import * as m0009 from './0009_definition_language.js';
+import * as m0010 from './0010_inbox_attempts.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_step_guard': m0007,
   '0008_idempotency_scope': m0008,
   '0009_definition_language': m0009,
+  '0010_inbox_attempts': m0010,
 };

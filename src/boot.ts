@@ -110,7 +110,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     const onError = (err: Error) => logger.warn({ err }, 'queue connection error');
     const transport =
       config.mode === 'distributed'
-        ? createBullTransport({ url: config.redisUrl!, prefix: config.queuePrefix, onError })
+        ? createBullTransport({ url: config.redisUrl!, prefix: config.queuePrefix, onError, jobLockMs: config.queueJobLockMs })
         : createMemoryTransport({ onError: (err) => logger.error({ err }, 'step failed; will retry') });
     closers.push(() => transport.close());
     const definitions = createDefinitionCache(500, config.definitionCacheMb * 1024 * 1024);
@@ -157,7 +157,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       minTimerIntervalMs: config.minTimerIntervalMs,
       maxModelElements: config.maxModelElements,
       languages: config.python ? ['javascript', 'python'] : ['javascript'],
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -167,11 +167,12 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
+      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
-        async ({ instanceId }) => {
-          await runner.run(instanceId);
+        async ({ instanceId, swept }, { redelivered }) => {
+          // after a sweep or a redelivery the last step may have crashed: count attempts (quarantine)
+          await runner.run(instanceId, { suspect: swept === true || redelivered });
         },
         { concurrency: config.stepConcurrency },
       );

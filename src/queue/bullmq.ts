@@ -1,7 +1,7 @@
 /** The distributed transport: BullMQ queues on Redis. */
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Consumer, Transport, WorkQueue } from './types.js';
+import type { Consumer, JobMeta, Transport, WorkQueue } from './types.js';
 
 export interface BullTransportOptions {
   url: string;
@@ -10,6 +10,12 @@ export interface BullTransportOptions {
   onError?: (err: Error) => void;
   /** how long adding a doorbell (or publishing) may wait for Redis before it is given up; default 2000 ms */
   sendTimeoutMs?: number;
+  /**
+   * A consumer's lock on a job it runs (renewed while it runs): after a
+   * worker died, its jobs go back to the queue within about this long
+   * (BullMQ's stalled-job check runs at the same interval). Default 30,000 ms.
+   */
+  jobLockMs?: number;
 }
 
 /**
@@ -100,11 +106,13 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
         },
       };
     },
-    consume<T>(name: string, handler: (data: T) => Promise<void>, o: { concurrency: number }): Consumer {
-      const w = new Worker(name, async (job) => handler(job.data as T), {
+    consume<T>(name: string, handler: (data: T, meta: JobMeta) => Promise<void>, o: { concurrency: number }): Consumer {
+      // attemptsStarted counts every move to active, also a stalled job's recovery after its worker died
+      const w = new Worker(name, async (job) => handler(job.data as T, { redelivered: (job.attemptsStarted ?? 0) > 1 || job.attemptsMade > 0 }), {
         connection: connect(),
         prefix: opts.prefix,
         concurrency: o.concurrency,
+        ...(opts.jobLockMs !== undefined ? { lockDuration: opts.jobLockMs, stalledInterval: opts.jobLockMs } : {}),
       });
       w.on('error', onError);
       consumers.add(w);

@@ -15,7 +15,7 @@
  * one round of jobs and the next, whatever the queue holds.
  */
 import { EventEmitter } from 'node:events';
-import type { Consumer, Transport, WorkQueue } from './types.js';
+import type { Consumer, JobMeta, Transport, WorkQueue } from './types.js';
 
 interface Item {
   data: unknown;
@@ -85,7 +85,7 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
         },
       };
     },
-    consume<T>(name: string, handler: (data: T) => Promise<void>, o: { concurrency: number }): Consumer {
+    consume<T>(name: string, handler: (data: T, meta: JobMeta) => Promise<void>, o: { concurrency: number }): Consumer {
       const q = get(name);
       let running = 0;
       let stopped = false;
@@ -105,7 +105,7 @@ export function createMemoryTransport(opts: { onError?: (err: Error) => void } =
           const it = q.take();
           if (!it) return;
           running++;
-          const p = handler(it.data as T)
+          const p = handler(it.data as T, { redelivered: it.attempts > 0 })
             .catch((err: unknown) => {
               onError(err instanceof Error ? err : new Error(String(err)));
               it.attempts++;

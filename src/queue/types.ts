@@ -22,7 +22,7 @@ export interface Transport {
   readonly kind: 'bullmq' | 'memory';
   queue<T>(name: string): WorkQueue<T>;
   /** The handler may throw: the job is retried a few times with backoff, then dropped (the sweep recovers). */
-  consume<T>(name: string, handler: (data: T) => Promise<void>, opts: { concurrency: number }): Consumer;
+  consume<T>(name: string, handler: (data: T, meta: JobMeta) => Promise<void>, opts: { concurrency: number }): Consumer;
   /**
    * Fire-and-forget notifications between processes (Redis pub/sub, or an
    * in-process emitter). Used only to cut latency — e.g. to wake the scheduler
@@ -44,6 +44,18 @@ export const TIMER_CHANNEL = 'timers';
 
 export interface StepDoorbell {
   instanceId: string;
+  /**
+   * Rung by the scheduler's sweep for events pending too long: the step that
+   * should have applied them may have crashed, so the step counts attempts
+   * (see StepRunner.run `suspect`).
+   */
+  swept?: true;
+}
+
+/** What a consumer learns about a job besides its data. */
+export interface JobMeta {
+  /** the job ran before and did not finish (its worker died or lost it, or it failed): a retry */
+  redelivered: boolean;
 }
 export interface ServiceDoorbell {
   topic: string;

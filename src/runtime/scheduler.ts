@@ -68,7 +68,7 @@ export function startScheduler(deps: SchedulerDeps): Scheduler {
       // One outstanding sweep doorbell per instance, however many schedulers
       // sweep and however often: under a backlog the same rows stay "old", and
       // re-ringing them every sweep would only deepen the backlog.
-      await stepQueue.addMany(ids.map((instanceId) => ({ instanceId })), { dedupeKey: (d) => `sweep-${d.instanceId}` }).catch((err: unknown) => {
+      await stepQueue.addMany(ids.map((instanceId) => ({ instanceId, swept: true as const })), { dedupeKey: (d) => `sweep-${d.instanceId}` }).catch((err: unknown) => {
         log.warn({ err }, 'could not ring stranded instances');
       });
       log.info({ count: ids.length }, 're-rang stranded instances');

@@ -21,7 +21,7 @@ import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type St
 import type { Db, Executor } from '../store/db.js';
 import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
-import { markInboxProcessed, pendingInboxIds } from '../store/inbox.js';
+import { countFirstAttempt, markInboxProcessed, pendingInboxIds, uncountAttempt } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
 import { commitStep, insertSteppedInstances, lockForStep, readForStep, StepRaced, type StepOpenings } from '../store/step.js';
 import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
@@ -59,6 +59,8 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /** BATON_MAX_STEP_ATTEMPTS: crashed attempts after which an event is quarantined (see StepRunner.run). Default 3; 0 turns counting off */
+  maxStepAttempts?: number;
   /**
    * Topics that have a built-in connector: new jobs of these ring the service
    * workers' doorbell. Jobs of other topics wait for external workers, which
@@ -92,8 +94,18 @@ const ENDED = new Set(['completed', 'terminated']);
 const PASS_SUSPENSION = new Set(['cancel', 'setVariables']);
 
 export interface StepRunner {
-  /** Drains the instance's inbox. Never throws for a problem of the user's model or data. */
-  run(instanceId: string): Promise<StepOutcome>;
+  /**
+   * Drains the instance's inbox. Never throws for a problem of the user's model or data.
+   *
+   * `suspect`: the doorbell may follow a step that crashed (a sweep's, a
+   * redelivered job). The first pending event is then applied alone, after
+   * its attempt was counted in a statement of its own; an event whose
+   * `maxStepAttempts` earlier attempts all ended without a commit or a
+   * clean failure (the process died, was killed, or stopped answering) is
+   * set aside as an `event_rejected` incident instead, and the instance's
+   * other events go on.
+   */
+  run(instanceId: string, opts?: { suspect?: boolean }): Promise<StepOutcome>;
   /**
    * Creates an instance and applies its start at once: the row, its (already
    * processed) start event, the state after the first step and the step's
@@ -563,11 +575,62 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     return { instance: created.row, inboxId: created.inboxId };
   }
 
+  const maxStepAttempts = deps.maxStepAttempts ?? 3;
+
+  /**
+   * The quarantine round of a suspect doorbell (see StepRunner.run): null
+   * when there is nothing pending.
+   */
+  async function suspectRound(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput } | null> {
+    const first = await countFirstAttempt(deps.db, instanceId);
+    if (!first) return null;
+    if (first.attempts > maxStepAttempts) {
+      const started = first.attempts - 1;
+      deps.logger.error({ instanceId, inboxId: first.id, attempts: started }, 'an inbox event was never applied in repeated attempts; set aside as an incident');
+      await rejectEvent(
+        deps.db,
+        instanceId,
+        first.id,
+        `${started} steps started applying it and none finished (the process crashed, was killed or stopped answering); set aside after BATON_MAX_STEP_ATTEMPTS=${maxStepAttempts}`,
+        uuidv7(),
+        now(),
+      );
+      return { outcome: { kind: 'stepped', applied: 1, status: 'error' }, more: true, out: emptyOutput() };
+    }
+    let r: { outcome: StepOutcome; more: boolean; out: EffectOutput };
+    try {
+      r = await stepOnce(instanceId, { batchSize: 1, strict: false, inPlace: false });
+    } catch (err) {
+      // a clean failure (a race, a poison value, the database) is not a crash: the ordinary rounds handle it
+      deps.logger.debug({ err, instanceId }, 'suspect round failed; the ordinary rounds take over');
+      await uncountAttempt(deps.db, first.id).catch(() => {});
+      return null;
+    }
+    if (r.outcome.kind !== 'stepped') await uncountAttempt(deps.db, first.id);
+    return r;
+  }
+
   const runner: StepRunner = {
     startNew,
     stepAccepted,
-    async run(instanceId) {
+    async run(instanceId, opts) {
       let last: StepOutcome = { kind: 'idle' };
+      if (opts?.suspect && maxStepAttempts > 0) {
+        const q = await suspectRound(instanceId);
+        if (q) {
+          last = q.outcome;
+          await ringAfterCommit(instanceId, q.out);
+          if (last.kind === 'locked') {
+            await stepQueue.add({ instanceId }, { delayMs: 25 + Math.floor(Math.random() * 50) });
+            return last;
+          }
+          if (last.kind === 'deferred') {
+            await stepQueue.add({ instanceId });
+            return last;
+          }
+          if (!q.more && last.kind !== 'stepped') return last;
+        }
+      }
       // Bounded: a flood of events for one instance must not starve the others;
       // after a few rounds we ring again and go back to the queue.
       for (let i = 0; i < 5; i++) {

@@ -35,6 +35,23 @@ export async function strandedInstances(db: Executor, olderThanMs: number, limit
   return rows.map((r) => r.instance_id);
 }
 
+/**
+ * Counts one more attempt for the instance's oldest pending inbox row, in a
+ * statement of its own (it commits even if the step after it never does).
+ */
+export async function countFirstAttempt(db: Executor, instanceId: string): Promise<{ id: number; attempts: number } | undefined> {
+  const r = await sql<{ id: number; attempts: number }>`
+    update inbox set attempts = attempts + 1
+    where id = (select id from inbox where instance_id = ${instanceId} and processed_at is null order by id limit 1)
+    returning id, attempts`.execute(db);
+  return r.rows[0];
+}
+
+/** Takes back a counted attempt that turned out not to be one (the step did not apply the event, or failed cleanly). */
+export async function uncountAttempt(db: Executor, id: number): Promise<void> {
+  await sql`update inbox set attempts = greatest(attempts - 1, 0) where id = ${id} and processed_at is null`.execute(db);
+}
+
 export async function pendingInboxIds(db: Executor, instanceId: string): Promise<number[]> {
   const rows = await db.selectFrom('inbox').select('id').where('instance_id', '=', instanceId).where('processed_at', 'is', null).execute();
   return rows.map((r) => r.id);

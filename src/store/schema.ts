@@ -65,6 +65,8 @@ export interface InboxTable {
   payload: JsonColumn<JsonObject>;
   created_at: Timestamp;
   processed_at: NullableTimestamp;
+  /** steps that started applying the event after a possible crash and did not finish (migration 0010) */
+  attempts: Generated<number>;
 }
 
 export interface HumanTaskTable {

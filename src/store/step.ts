@@ -46,7 +46,7 @@ async function readStepInput(db: Executor, id: string, limit: number, maxStateBy
            case when ${maxStateBytes}::int > 0 and pg_column_size(p.state) > ${maxStateBytes}::int then null else p.state end as state,
            coalesce((
       select json_agg(x order by x.id) from (
-        select i.id, i.instance_id, i.kind, i.payload, i.created_at
+        select i.id, i.instance_id, i.kind, i.payload, i.created_at, i.attempts
         from inbox i where i.instance_id = p.id and i.processed_at is null
         order by i.id limit ${limit}
       ) x), '[]'::json) as pending

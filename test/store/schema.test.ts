@@ -20,7 +20,7 @@ const columns: { [T in keyof Database]: { [C in keyof Database[T]]: true } } = {
     id: true, definition_id: true, process_key: true, version: true, business_key: true, status: true, suspended: true,
     state: true, rev: true, parent_instance_id: true, request_id: true, request_fingerprint: true, started_at: true, ended_at: true, updated_at: true,
   },
-  inbox: { id: true, instance_id: true, kind: true, payload: true, created_at: true, processed_at: true },
+  inbox: { id: true, instance_id: true, kind: true, payload: true, created_at: true, processed_at: true, attempts: true },
   human_task: {
     id: true, instance_id: true, process_key: true, element_id: true, token_id: true, name: true, kind: true, lane: true,
     candidate_groups: true, candidate_users: true, assignee: true, form_key: true, properties: true, state: true,
@@ -69,7 +69,7 @@ describe('schema', () => {
     try {
       const ran = await Promise.all(dbs.map((d) => migrateToLatest(d.db)));
       // The advisory lock lets exactly one of them apply the migration.
-      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 9]);
+      expect(ran.map((r) => r.length).sort()).toEqual([0, 0, 10]);
       expect(await catalog(dbs[0]!.db, schema)).toEqual(expected);
       expect(await migrateToLatest(dbs[0]!.db)).toEqual([]);
     } finally {
@@ -83,7 +83,7 @@ describe('schema', () => {
     const other = uniqueName('t_schema_b');
     const d = await openPostgres({ url: PG_URL, schema: other, max: 2 });
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches', '0006_start_request_id', '0007_step_guard', '0008_idempotency_scope', '0009_definition_language']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches', '0006_start_request_id', '0007_step_guard', '0008_idempotency_scope', '0009_definition_language', '0010_inbox_attempts']);
       const t = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${other} and table_name like 'kysely_migration%'`.execute(d.db);
       expect(t.rows[0]!.n).toBe(2);
     } finally {
@@ -95,7 +95,7 @@ describe('schema', () => {
   it('PGlite: the same migrations give the same tables', async () => {
     const d = await openPglite(null);
     try {
-      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches', '0006_start_request_id', '0007_step_guard', '0008_idempotency_scope', '0009_definition_language']);
+      expect(await migrateToLatest(d.db)).toEqual(['0001_initial', '0002_waits', '0003_message_correlation', '0004_incidents_and_retries', '0005_history_batches', '0006_start_request_id', '0007_step_guard', '0008_idempotency_scope', '0009_definition_language', '0010_inbox_attempts']);
       expect(await catalog(d.db, 'public')).toEqual(expected);
     } finally {
       await d.close();
