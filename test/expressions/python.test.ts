@@ -118,6 +118,48 @@ describe('scripts', () => {
     });
   });
 
+  it("lets a script `del` an offered global, as SpiffArena's `del time` does, and reports one it rebinds", () => {
+    // sample-process-models' message_sender.bpmn: SpiffArena puts its globals in the task data dict the script runs in
+    const r = ev.script('timestamp = time.time()\ntopic = f"topic_{timestamp}"\ndel time', {});
+    expect(typeof r.assigned.timestamp).toBe('number');
+    expect(r.assigned.topic).toBe(`topic_${String(r.assigned.timestamp)}`);
+    expect(r.deleted).toBeUndefined();
+    expect(Object.keys(r.assigned).sort()).toEqual(['timestamp', 'topic']);
+    // the next evaluation has it again
+    expect(ev.expression('isinstance(time.time(), float)', {})).toBe(true);
+    expect(ev.script('import json\ndel json\ndel random\ndel datetime\nok = True', {})).toEqual({ assigned: { ok: true } });
+    // a rebinding is a variable like any other; a variable of that name hides the global
+    expect(ev.script("date = '2024-01-01'", {})).toEqual({ assigned: { date: '2024-01-01' } });
+    expect(ev.expression('time + 1', { time: 5 })).toBe(6);
+    expect(ev.script('time = time + 1', { time: 5 })).toEqual({ assigned: { time: 6 } });
+    // functions of the script see the globals
+    expect(ev.script('def f():\n    return json.dumps([timedelta(days=1).days])\nx = f()', {})).toEqual({ assigned: { x: '[1]' } });
+  });
+
+  it("offers SpiffArena's sanitize_for_md", () => {
+    // spiff-arena tests/data/manual-task-with-sanitized-markdown
+    expect(ev.script('from_script_task = sanitize_for_md("Sanitized | from | script | task")', {})).toEqual({
+      assigned: { from_script_task: 'Sanitized \\| from \\| script \\| task' },
+    });
+    expect(ev.expression("sanitize_for_md('a_b\\n`c` [x](y) #1!')", {})).toBe('a\\_b\\`c\\` \\[x\\]\\(y\\) \\#1\\!');
+    expect(failure(() => ev.expression('sanitize_for_md(1)', {})).message).toMatch(/^TypeError: /);
+  });
+
+  it('time.sleep sleeps, and a sleep past the time limit is script_timeout without losing the process', () => {
+    // spiff-arena tests/data/parallel_service_task_callback: time.sleep(0.1)
+    let started = performance.now();
+    expect(ev.script('time.sleep(0.1)\nok = True', {})).toEqual({ assigned: { ok: true } });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+    expect(failure(() => ev.script('time.sleep(-1)', {})).message).toBe('ValueError: sleep length must be non-negative');
+    expect(failure(() => ev.script("time.sleep('1')", {})).message).toMatch(/^TypeError: /);
+    const pid = ev.sandboxPid();
+    started = performance.now();
+    expect(failure(() => ev.script('import time as t\nt.sleep(60)', {})).code).toBe('script_timeout');
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(ev.sandboxPid()).toBe(pid);
+    expect(ev.expression('1 + 1', {})).toBe(2);
+  });
+
   it('reuses a compiled source with other variables', () => {
     for (let i = 0; i < 20; i++) expect(ev.script('y = x * 2', { x: i }).assigned).toEqual({ y: i * 2 });
   });

@@ -63,7 +63,30 @@ def _public(mod, names=None):
     return out
 
 _DATETIME_NS = _namespace('datetime', _public(_datetime, ['date', 'datetime', 'time', 'timedelta', 'timezone', 'tzinfo', 'MINYEAR', 'MAXYEAR', 'UTC']))
-_TIME_NS = _namespace('time', _public(_time, [n for n in ['time', 'time_ns', 'monotonic', 'perf_counter', 'gmtime', 'localtime', 'mktime', 'strftime', 'strptime', 'asctime', 'ctime', 'struct_time', 'timezone', 'altzone', 'daylight', 'tzname'] if hasattr(_time, n)]))
+def _sleep(seconds):
+    # SpiffArena offers the real time module, so time.sleep works there.
+    # Pyodide's own sleep is a busy wait in C that the watchdog's interrupt
+    # cannot reach (time.sleep(60) would run until the host kills the
+    # process); this one sleeps in slices of 10 ms and returns to the
+    # interpreter loop between them, so a sleep past the time limit is
+    # script_timeout like any loop.
+    if not isinstance(seconds, (int, float)):
+        raise TypeError("'%s' object cannot be interpreted as an integer or float" % type(seconds).__name__)
+    s = float(seconds)
+    if s != s:
+        raise ValueError('Invalid value NaN (not a number)')
+    if s < 0:
+        raise ValueError('sleep length must be non-negative')
+    if s > 9.2e9:
+        raise OverflowError('sleep length is too large')
+    end = _time.monotonic() + s
+    while True:
+        left = end - _time.monotonic()
+        if left <= 0:
+            return None
+        _time.sleep(left if left < 0.01 else 0.01)
+
+_TIME_NS = _namespace('time', dict(_public(_time, [n for n in ['time', 'time_ns', 'monotonic', 'perf_counter', 'gmtime', 'localtime', 'mktime', 'strftime', 'strptime', 'asctime', 'ctime', 'struct_time', 'timezone', 'altzone', 'daylight', 'tzname'] if hasattr(_time, n)]), sleep=_sleep))
 _DECIMAL_NAMES = ['Decimal', 'Context', 'localcontext', 'getcontext', 'ROUND_UP', 'ROUND_DOWN', 'ROUND_CEILING', 'ROUND_FLOOR', 'ROUND_HALF_UP', 'ROUND_HALF_DOWN', 'ROUND_HALF_EVEN', 'ROUND_05UP', 'InvalidOperation', 'DivisionByZero', 'Inexact', 'Rounded', 'DecimalException']
 _DECIMAL_NS = _namespace('decimal', _public(_decimal, _DECIMAL_NAMES))
 _JSON_NS = _namespace('json', _public(_json, ['dumps', 'loads', 'JSONDecodeError']))
@@ -119,14 +142,33 @@ for _n in dir(_b):
         _BUILTINS[_n] = _v
 _BUILTINS.update({
     '__import__': _import, 'print': _silent_print, 'getattr': _safe_getattr, 'hasattr': _safe_hasattr,
-    'datetime': _datetime.datetime, 'timedelta': _datetime.timedelta, 'date': _datetime.date,
-    'time': _TIME_NS, 'decimal': _DECIMAL_NS, 'json': _JSON_NS, 're': _RE_NS, 'uuid': _UUID_NS,
-    'calendar': _CALENDAR_NS, 'Decimal': _decimal.Decimal,
     # A class body reads __name__ for its __module__.
     '__name__': '__script__',
 })
-# Names built fresh for each evaluation that mentions them.
+
+def sanitize_for_md(value):
+    # SpiffArena's JinjaHelpers.sanitize_for_md (spiff_arena_common/jinja.py),
+    # which its script engine offers as a global: a backslash before each
+    # markdown character, line breaks removed.
+    escape_chars = '_*[]()~' + chr(96) + '#+-=|{}!'
+    escaped_value = _re.sub('([%s])' % _re.escape(escape_chars), r'\\\1', value)
+    return escaped_value.replace('\n', '').replace('\r', '')
+
+# SpiffArena's script globals (process_instance_script_engine.py's
+# default_globals, plus date and Decimal): in the evaluation's globals dict
+# itself, not in its builtins, because SpiffWorkflow merges them into the
+# task data dict the script runs in. So a script may \`del time\` (SpiffArena's
+# sample models do, to keep the module out of the task data) or rebind one
+# (\`date = '2024-01-01'\`, reported like any variable); a variable of that
+# name hides it. Left as they were, they are not reported.
+_GLOBALS = {
+    'datetime': _datetime.datetime, 'timedelta': _datetime.timedelta, 'date': _datetime.date,
+    'time': _TIME_NS, 'decimal': _DECIMAL_NS, 'json': _JSON_NS, 're': _RE_NS, 'uuid': _UUID_NS,
+    'calendar': _CALENDAR_NS, 'Decimal': _decimal.Decimal, 'sanitize_for_md': sanitize_for_md,
+}
+# Globals built fresh for each evaluation that mentions them.
 _FRESH = {'random': _random_ns}
+_NOTHING = object()
 
 # ---------------------------------------------------------------------------
 # What a script may say: checked on the syntax tree before it is compiled.
@@ -458,17 +500,21 @@ def baton_run(kind, source, eager, *pairs):
 
 def _run(kind, source, eager, pairs):
     code, fresh, classes = _compile(kind, source)
-    scope = _loads(eager) if eager != '{}' else {}
+    inputs = _loads(eager) if eager != '{}' else {}
     texts = {}
     for i in range(0, len(pairs) - 1, 2):
         name = pairs[i]
         text = pairs[i + 1]
         texts[name] = text
-        scope[name] = _loads(text)
-    inputs = dict(scope) if kind == 2 else None
+        inputs[name] = _loads(text)
+    scope = dict(_GLOBALS)
+    offered = _GLOBALS
+    if fresh:
+        offered = dict(_GLOBALS)
+        for n in fresh:
+            offered[n] = scope[n] = _FRESH[n]()
+    scope.update(inputs)
     builtins = dict(_BUILTINS)
-    for n in fresh:
-        builtins[n] = _FRESH[n]()
     if classes:
         builtins['__build_class__'], builtins['__baton_write__'] = _class_tools()
     scope['__builtins__'] = builtins
@@ -502,6 +548,8 @@ def _run(kind, source, eager, pairs):
     deleted = []
     for name, value in scope.items():
         if name == '__builtins__':
+            continue
+        if offered.get(name, _NOTHING) is value:
             continue
         try:
             out = _convert(value, "variable '%s'" % name, set(), True)
