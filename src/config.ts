@@ -58,6 +58,8 @@ export interface Config {
    * so a process calling itself stops instead of creating instances forever.
    */
   maxCallDepth: number;
+  /** BATON_MAX_STATE_BYTES: largest serialized state of one instance */
+  maxStateBytes: number;
   /** BATON_QUEUE_JOB_LOCK_MS: a worker's lock on a queue job; a dead worker's jobs return to the queue after about this long */
   queueJobLockMs: number;
   /** BATON_MAX_STEP_ATTEMPTS: crashed step attempts after which an inbox event is set aside (0: never) */
@@ -159,6 +161,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxCallDepth: int(env, 'BATON_MAX_CALL_DEPTH', 50, 1, 1_000_000),
     maxStepAttempts: int(env, 'BATON_MAX_STEP_ATTEMPTS', 3, 0, 100),
     queueJobLockMs: int(env, 'BATON_QUEUE_JOB_LOCK_MS', 30_000, 1000, 600_000),
+    // 64 MiB: the 10,000-instance multi-instance benchmark stays far below; Postgres's jsonb stops at 255 MB
+    maxStateBytes: int(env, 'BATON_MAX_STATE_BYTES', 64 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).
     maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),
     // R100/PT0S started 100 instances in a second (security review D3)

@@ -23,7 +23,7 @@ import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
 import { countFirstAttempt, markInboxProcessed, pendingInboxIds, uncountAttempt } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
-import { commitStep, insertSteppedInstances, lockForStep, readForStep, StepRaced, type StepOpenings } from '../store/step.js';
+import { checkStateSize, commitStep, insertSteppedInstances, lockForStep, readForStep, StateTooLarge, StepRaced, type StepOpenings } from '../store/step.js';
 import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
 import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import type { JsonObject } from '../errors.js';
@@ -59,6 +59,8 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /** BATON_MAX_STATE_BYTES: largest serialized instance state; a step past it sets its event aside (event_rejected). Default 0: no limit */
+  stateLimitBytes?: number;
   /** BATON_MAX_STEP_ATTEMPTS: crashed attempts after which an event is quarantined (see StepRunner.run). Default 3; 0 turns counting off */
   maxStepAttempts?: number;
   /**
@@ -229,6 +231,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     if (languages === undefined) otherLanguages.set(graph, (languages = languagesOf(graph).filter((l) => l !== 'javascript')));
     for (const language of languages) await deps.prepareLanguage(language);
   }
+  const stateLimit = deps.stateLimitBytes ?? 0;
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for
@@ -271,7 +274,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       suspended: a.suspended,
       consumed: a.consumed.map((e) => e.id),
       history: historyOf(a.effects),
-    });
+    }, stateLimit);
     await writeEffects(trx, row, a.state, a.effects, a.consumed, out, { strict: opts.strict });
     return {
       outcome: { kind: 'stepped', applied: a.consumed.length, status: a.status },
@@ -373,9 +376,10 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         consumed: a.consumed.map((e) => e.id),
         history: historyOf(a.effects),
         guard: openings,
-      });
+      }, stateLimit);
     } catch (err) {
-      if (err instanceof StepRaced) return false;
+      // too large: the step workers apply the events one by one and set the culprit aside
+      if (err instanceof StepRaced || err instanceof StateTooLarge) return false;
       throw err;
     }
     const out = emptyOutput();
@@ -527,6 +531,15 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       else simple = false;
     }
     const ended = ENDED.has(state.status);
+    if (stateLimit > 0) {
+      try {
+        checkStateSize(JSON.stringify(state), stateLimit);
+      } catch (err) {
+        if (!(err instanceof StateTooLarge)) throw err;
+        // the ordinary start: its step sets the start aside as an event_rejected incident, on a row that says why
+        return null;
+      }
+    }
     const row = {
       id,
       definitionId: def.id,

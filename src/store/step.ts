@@ -61,6 +61,27 @@ async function readStepInput(db: Executor, id: string, limit: number, maxStateBy
   return { row: { ...rest, state }, events };
 }
 
+/**
+ * A step whose instance state would be larger than BATON_MAX_STATE_BYTES. A
+ * RangeError, so the step runner treats it as poison: the event that made
+ * the state grow is set aside as an `event_rejected` incident with this
+ * message, and the stored state stays as it was.
+ */
+export class StateTooLarge extends RangeError {
+  constructor(bytes: number, max: number) {
+    super(`the instance state would be ${bytes} bytes, more than the limit of ${max} (BATON_MAX_STATE_BYTES)`);
+    this.name = 'StateTooLarge';
+  }
+}
+
+/** Throws StateTooLarge when `json` is longer than `max` bytes (max > 0). */
+export function checkStateSize(json: string, max: number): void {
+  // a UTF-8 byte is at most 3 per UTF-16 unit: short texts need no count
+  if (max <= 0 || json.length * 3 <= max) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > max) throw new StateTooLarge(bytes, max);
+}
+
 export class StepRaced extends Error {
   constructor(message: string) {
     super(message);
@@ -105,8 +126,12 @@ export async function commitStep(
     history: HistoryEntry[];
     guard?: StepOpenings;
   },
+  /** BATON_MAX_STATE_BYTES: a larger serialized state throws StateTooLarge (0: no limit) */
+  maxStateBytes = 0,
 ): Promise<void> {
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
+  const stateJson = JSON.stringify(s.state);
+  checkStateSize(stateJson, maxStateBytes);
   const g = s.guard;
   const checked = sql`(select count(*) from s) = 1 and (select count(*) from m) = ${s.consumed.length}::int`;
   let r;
@@ -114,7 +139,7 @@ export async function commitStep(
     r = await sql<{ saved: number; marked: number }>`
     with s as (
       update process_instance set
-        state = ${JSON.stringify(s.state)}::jsonb,
+        state = ${stateJson}::jsonb,
         status = ${s.status},
         rev = rev + 1,
         updated_at = now(),

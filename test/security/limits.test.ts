@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
 import { apiClient, defs } from '../support/api.js';
-import { isolation, startDistributed } from '../support/env.js';
+import { isolation, startDistributed, startEmbedded } from '../support/env.js';
 
 const iso = isolation('limits');
 let baton: Baton;
@@ -134,5 +134,34 @@ describe('model size', () => {
     const recompiled = await tight.get(baton.db, a);
     expect(recompiled).not.toBe(again);
     expect(recompiled).toEqual(again);
+  });
+});
+
+describe('instance state size', () => {
+  let small: Baton;
+  const api = apiClient(() => small);
+  beforeAll(async () => {
+    small = await startEmbedded({ BATON_MAX_STATE_BYTES: '65536' });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('a step whose state would pass BATON_MAX_STATE_BYTES sets its event aside as event_rejected; the stored state is unchanged', async () => {
+    const model = defs(
+      'grow',
+      `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="fill"/>
+       <bpmn:scriptTask id="fill"><bpmn:script>blob = 'x'.repeat(n)</bpmn:script></bpmn:scriptTask>
+       <bpmn:sequenceFlow id="f2" sourceRef="fill" targetRef="wait"/><bpmn:userTask id="wait"/>`,
+    );
+    expect((await api.call('POST', '/v1/deployments', { files: [{ name: 'grow.bpmn', content: model }] })).status).toBe(201);
+    const ok = await api.start('grow', { n: 10 });
+    expect(ok.status).toBe('waiting');
+    const big = await api.start('grow', { n: 100_000 });
+    const rejected = await api.until(big.id, 'error', 20_000).catch(async () => api.instance(big.id));
+    expect(rejected.incidents[0]).toMatchObject({ code: 'event_rejected' });
+    expect(rejected.incidents[0].message).toMatch(/more than the limit of 65536 \(BATON_MAX_STATE_BYTES\)/);
+    expect(rejected.variables).not.toHaveProperty('blob');
+    expect((await api.call('GET', '/health')).status).toBe(200);
   });
 });
