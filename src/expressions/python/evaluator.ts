@@ -2,7 +2,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../../errors.js';
 import { entryArgs, openChannel, sandboxCalls } from '../channel.js';
+import { Lru } from '../lru.js';
 import { Kind } from '../protocol.js';
+import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
 import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
 
 export interface PythonEvaluatorOptions {
@@ -22,6 +24,12 @@ export interface PythonEvaluatorOptions {
   hardTimeoutMs?: number;
   /** How long an evaluation waits for a sandbox process to start (Pyodide loads in ~3-7 s). Default 60,000. */
   startTimeoutMs?: number;
+  /**
+   * Evaluate sources in the fast path's small grammar in this process, without
+   * the sandbox (see simple.ts and index.ts, "The fast path"). Default true;
+   * false sends everything to the sandbox.
+   */
+  fastPath?: boolean;
 }
 
 export type PythonEvaluator = Evaluator & {
@@ -97,17 +105,47 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
   const calls = sandboxCalls(channel, requestStrings);
   const { evaluate, guarded } = calls;
 
+  // The fast path (simple.ts): sources in its small grammar are evaluated
+  // here, the rest (and every case it is unsure of) in the sandbox. The
+  // sandbox walks a syntax tree with Python recursion before compiling it,
+  // so the deepest tree the fast path takes follows the recursion limit.
+  const fast = options.fastPath ?? true;
+  const maxDepth = Math.min(40, Math.floor((recursionLimit - 20) / 3)); // limit 50: 10 (the sandbox fails from ~16)
+  const programs = new Lru<string, Program | false>(cacheSize);
+  function compiled(source: string, kind: 'expr' | 'script'): Program | null {
+    const key = (kind === 'expr' ? 'e' : 's') + source;
+    const hit = programs.get(key);
+    if (hit !== undefined) return hit === false ? null : hit;
+    const p = compileSimple(source, kind, maxDepth);
+    programs.set(key, p ?? false);
+    return p;
+  }
 
   channel.warm();
 
   return {
     condition(expression: string, variables: JsonObject): boolean {
+      if (fast && !calls.closed && typeof expression === 'string') {
+        const p = compiled(expression, 'expr');
+        const r = p ? runCondition(p, variables) : DEFER;
+        if (r !== DEFER) return r;
+      }
       return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
     },
     expression(expression: string, variables: JsonObject): Json {
+      if (fast && !calls.closed && typeof expression === 'string') {
+        const p = compiled(expression, 'expr');
+        const r = p ? runExpression(p, variables) : DEFER;
+        if (r !== DEFER) return r;
+      }
       return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
     },
     script(source: string, variables: JsonObject): ScriptResult {
+      if (fast && !calls.closed && typeof source === 'string') {
+        const p = compiled(source, 'script');
+        const r = p ? runScript(p, variables) : DEFER;
+        if (r !== DEFER) return { assigned: r };
+      }
       return guarded(() => {
         const reply = JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as { a: JsonObject; d?: string[] };
         const result: ScriptResult = { assigned: reply.a };
