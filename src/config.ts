@@ -93,6 +93,12 @@ export interface ApiLimits {
   maxJsonDepth: number;
   /** largest `limit` a list route accepts; above it → 400 page_size_too_large */
   maxPageSize: number;
+  /**
+   * BATON_MAX_EVENT_LOOP_DELAY_MS: when the API process's event loop lags
+   * more than this, /v1 requests are shed with `503 under_pressure` (and
+   * Retry-After) until it recovers; /health and /ready still answer. 0: off
+   */
+  maxEventLoopDelayMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
@@ -100,6 +106,7 @@ export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
   maxBodyBytes: 1024 * 1024,
   maxJsonDepth: 64,
   maxPageSize: 1000,
+  maxEventLoopDelayMs: 1000,
 });
 
 type Env = Record<string, string | undefined>;
@@ -184,6 +191,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxBodyBytes: int(env, 'BATON_MAX_BODY_BYTES', DEFAULT_LIMITS.maxBodyBytes, 1024, 1024 * 1024 * 1024),
       maxJsonDepth: int(env, 'BATON_MAX_JSON_DEPTH', DEFAULT_LIMITS.maxJsonDepth, 4, 10_000),
       maxPageSize: int(env, 'BATON_MAX_PAGE_SIZE', DEFAULT_LIMITS.maxPageSize, 1, 100_000),
+      maxEventLoopDelayMs: int(env, 'BATON_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_LIMITS.maxEventLoopDelayMs, 0, 600_000),
     }),
   });
 }

@@ -4,6 +4,7 @@
  */
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
@@ -100,6 +101,20 @@ export async function buildApp(appDeps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (v1) => {
+      // Load shedding on the API's own routes only: /health must keep
+      // answering, or an orchestrator would restart a busy pod.
+      if (limits.maxEventLoopDelayMs > 0) {
+        await v1.register(underPressure, {
+          maxEventLoopDelay: limits.maxEventLoopDelayMs,
+          retryAfter: 1,
+          pressureHandler: (_req, reply, type, value) => {
+            void reply
+              .status(503)
+              .header('retry-after', '1')
+              .send({ code: 'under_pressure', message: `the API is overloaded (${type}: ${Math.round(Number(value))} over the limit of ${limits.maxEventLoopDelayMs} ms, BATON_MAX_EVENT_LOOP_DELAY_MS); retry shortly` });
+          },
+        });
+      }
       await deploymentRoutes(v1, deps);
       await instanceRoutes(v1, deps);
       await taskRoutes(v1, deps);
