@@ -136,6 +136,13 @@ describe('scripts', () => {
     expect(ev.script('def f():\n    return json.dumps([timedelta(days=1).days])\nx = f()', {})).toEqual({ assigned: { x: '[1]' } });
   });
 
+  it("does not report what Python leaves in the globals: a deprecation warning's __warningregistry__, annotations", () => {
+    // sample-process-models' local-date-and-time models call datetime.utcnow(), deprecated since Python 3.12
+    expect(ev.script('x = datetime.utcnow().year > 2000', {})).toEqual({ assigned: { x: true } });
+    expect(ev.script('y = datetime.utcfromtimestamp(0).year', {})).toEqual({ assigned: { y: 1970 } });
+    expect(ev.script('a: int = 1\nb: str', {})).toEqual({ assigned: { a: 1 } });
+  });
+
   it("offers SpiffArena's sanitize_for_md", () => {
     // spiff-arena tests/data/manual-task-with-sanitized-markdown
     expect(ev.script('from_script_task = sanitize_for_md("Sanitized | from | script | task")', {})).toEqual({

@@ -547,7 +547,12 @@ def _run(kind, source, eager, pairs):
     assigned = {}
     deleted = []
     for name, value in scope.items():
-        if name == '__builtins__':
+        # __builtins__, and what Python itself leaves in a module's globals:
+        # __warningregistry__ (a deprecation warning such as
+        # datetime.utcnow()'s), __conditional_annotations__ (\`x: int = 1\`).
+        # SpiffArena drops __annotations__ likewise; a script cannot name
+        # them (the checker refuses names starting with '__').
+        if name.startswith('__'):
             continue
         if offered.get(name, _NOTHING) is value:
             continue
