@@ -106,6 +106,10 @@ export async function buildApp(appDeps: AppDeps): Promise<FastifyInstance> {
       if (limits.maxEventLoopDelayMs > 0) {
         await v1.register(underPressure, {
           maxEventLoopDelay: limits.maxEventLoopDelayMs,
+          // The mean lag over a window five times the limit: one long synchronous
+          // piece of work (a big model's compile) is not overload, a sustained lag
+          // is. (A window in which the loop never ran reads as infinite lag.)
+          sampleInterval: Math.max(1000, 5 * limits.maxEventLoopDelayMs),
           retryAfter: 1,
           pressureHandler: (_req, reply, type, value) => {
             void reply

@@ -123,7 +123,7 @@ let ev: PythonEvaluator;
 let pid: number | undefined;
 
 beforeAll(() => {
-  ev = createPythonEvaluator({ timeoutMs: 1000, hardTimeoutMs: 4000, memoryLimitMb: 128 });
+  ev = createPythonEvaluator({ timeoutMs: 1000, hardTimeoutMs: 4000, memoryLimitMb: 128, fastPath: false });
   ev.condition('True', {});
   pid = ev.sandboxPid();
 }, 60_000);

@@ -12,7 +12,7 @@ import { createPythonEvaluator, type PythonEvaluator } from '../../src/expressio
 let ev: PythonEvaluator;
 
 beforeAll(() => {
-  ev = createPythonEvaluator({ timeoutMs: 1000, hardTimeoutMs: 4000, memoryLimitMb: 128 });
+  ev = createPythonEvaluator({ timeoutMs: 1000, hardTimeoutMs: 4000, memoryLimitMb: 128, fastPath: false });
   // Wait for Pyodide here, not inside the first test's time limit.
   ev.condition('True', {});
 }, 60_000);
