@@ -2,12 +2,14 @@
  * Conditions, expressions and scripts in Python (issue 14 part 2), run by
  * Pyodide (CPython 3.14 in WebAssembly: the npm package `pyodide`, which
  * ships its WebAssembly and standard library and loads offline from
- * node_modules) in a sandbox process of its own. Not wired into the engine
- * yet: the engine still asks for JavaScript.
+ * node_modules) in a sandbox process of its own. The engine asks for it
+ * for every expression the model's language makes Python (bpmn/index.ts
+ * "Languages"); boot.ts creates it on the first Python step and lets that
+ * step await `ready()` instead of blocking on Pyodide's load.
  *
  * ## Process layout
  *
- * The same as the JavaScript sandbox's (../index.ts, "Process layout"): the
+ * The same as the JavaScript sandbox's (../javascript/index.ts, "Process layout"): the
  * host thread blocks in `Atomics.wait` on a SharedArrayBuffer, a bridge
  * thread (../bridge.ts) forwards the request to the Python sandbox process
  * (child.ts) over its stdin and the answer back; ../channel.ts is the host's
@@ -124,7 +126,8 @@
  *
  * - Grammar: int, float and plain string literals (escapes `\ ' " 
  	
- *   `), True/False/None, variable names, `d['key']` and `lst[i]` (negative
+ *   
+`), True/False/None, variable names, `d['key']` and `lst[i]` (negative
  *   too), unary `- +`, `+ - * / // % **`, comparisons and their chains,
  *   `is None`/`is not None` (and True/False), `in`/`not in` on strings,
  *   lists, dicts and list/tuple displays, `not`/`and`/`or`, `x if c else y`;
