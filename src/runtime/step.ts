@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { languagesOf, type ProcessGraph } from '../bpmn/types.js';
 import { applyEvent, startInstance } from '../engine/index.js';
 import type { Effect, EngineContext, EngineEvent, HistoryEntry, HumanTaskSpec, InstanceState, ServiceJobSpec, StepResult, TimerSpec } from '../engine/types.js';
+import { budgeted } from '../expressions/budget.js';
 import type { Evaluators, Language } from '../expressions/index.js';
 import { uuidv7 } from '../ids.js';
 import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type StepDoorbell, type Transport } from '../queue/index.js';
@@ -59,6 +60,8 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /** BATON_STEP_SCRIPT_BUDGET_MS: total time the user code of one engine call may run (src/expressions/budget.ts). Absent or 0: no budget */
+  stepScriptBudgetMs?: number;
   /** BATON_MAX_STATE_BYTES: largest serialized instance state; a step past it sets its event aside (event_rejected). Default 0: no limit */
   stateLimitBytes?: number;
   /** BATON_MAX_STEP_ATTEMPTS: crashed attempts after which an event is quarantined (see StepRunner.run). Default 3; 0 turns counting off */
@@ -214,7 +217,9 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const batchSize = deps.batchSize ?? 500;
   const stepQueue = deps.transport.queue<StepDoorbell>(STEP_QUEUE);
   const serviceQueue = deps.transport.queue<ServiceDoorbell>(SERVICE_QUEUE);
-  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluators: deps.evaluators, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
+  // one budget for the user code of each engine call (reset before every call: see `engine`)
+  const budget = deps.stepScriptBudgetMs !== undefined && deps.stepScriptBudgetMs > 0 ? budgeted(deps.evaluators, deps.stepScriptBudgetMs) : null;
+  const ctx: EngineContext = { now, newId: () => uuidv7(), evaluators: budget?.evaluators ?? deps.evaluators, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
     ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
     ...(deps.minTimerIntervalMs !== undefined ? { minTimerIntervalMs: deps.minTimerIntervalMs } : {}),
   };
@@ -410,6 +415,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
    * instance must not poison the queue.
    */
   function applySafely(graph: ProcessGraph, state: InstanceState, event: EngineEvent, log: Logger, inPlace: boolean): StepResult {
+    budget?.reset();
     try {
       if (event.type === 'start' && state.rootScopeId === '') return startInstance(graph, event, ctx);
       return applyEvent(graph, state, event, inPlace ? ctxInPlace : ctx);
@@ -507,6 +513,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const log = deps.logger.child({ instanceId: id });
     let stepped: StepResult;
     await prepare(graph);
+    budget?.reset();
     try {
       stepped = startInstance(graph, { type: 'start', variables: input.variables }, ctx);
     } catch (err) {

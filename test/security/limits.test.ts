@@ -165,3 +165,39 @@ describe('instance state size', () => {
     expect((await api.call('GET', '/health')).status).toBe(200);
   });
 });
+
+describe('script time per step', () => {
+  let b: Baton;
+  const api = apiClient(() => b);
+  beforeAll(async () => {
+    b = await startEmbedded({ BATON_STEP_SCRIPT_BUDGET_MS: '300', SCRIPT_TIMEOUT_MS: '1000' });
+  });
+  afterAll(async () => {
+    await b?.close();
+  });
+
+  it('a step whose scripts pass BATON_STEP_SCRIPT_BUDGET_MS stops with script_budget; a retry goes on in a new step', async () => {
+    const spin = (id: string) => `<bpmn:scriptTask id="${id}" scriptFormat="javascript"><bpmn:script>const until = Date.now() + 200; while (Date.now() &lt; until) {} ${id}_done = true</bpmn:script></bpmn:scriptTask>`;
+    const model = defs(
+      'slow-steps',
+      `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="a"/>${spin('a')}
+       <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>${spin('b')}
+       <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c"/>${spin('c')}
+       <bpmn:sequenceFlow id="f4" sourceRef="c" targetRef="e"/><bpmn:endEvent id="e"/>`,
+    );
+    const warm = defs('warm-sandbox', `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="w"/><bpmn:scriptTask id="w" scriptFormat="javascript"><bpmn:script>w = [1].length</bpmn:script></bpmn:scriptTask><bpmn:sequenceFlow id="f2" sourceRef="w" targetRef="e"/><bpmn:endEvent id="e"/>`);
+    expect((await api.call('POST', '/v1/deployments', { files: [{ name: 'slow.bpmn', content: model }, { name: 'warm.bpmn', content: warm }] })).status).toBe(201);
+    // the sandbox process's start is not what this measures
+    expect((await api.start('warm-sandbox')).status).toBe('completed');
+    const i = await api.start('slow-steps');
+    expect(i.status).toBe('error');
+    // a and b ran (400 ms, past the 300 ms budget): c's evaluation is refused
+    expect(i.variables).toMatchObject({ a_done: true, b_done: true });
+    expect(i.incidents[0]).toMatchObject({ code: 'script_budget', elementId: 'c' });
+    expect(i.incidents[0].message).toMatch(/BATON_STEP_SCRIPT_BUDGET_MS=300/);
+    const retried = await api.call('POST', `/v1/incidents/${i.incidents[0].id}/retry`, { waitMs: 10_000 });
+    expect(retried.status).toBeLessThan(300);
+    const done = await api.until(i.id, 'completed');
+    expect(done.variables).toMatchObject({ c_done: true });
+  });
+});
