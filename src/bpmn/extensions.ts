@@ -156,7 +156,10 @@ export function readServiceTask(el: ModdleElement, report: Report): ServiceTaskD
       ok = false;
       continue;
     }
-    inputs.push({ name, kind: 'expression', value: text(param, 'value') ?? 'null' });
+    const value = text(param, 'value');
+    // SpiffWorkflow leaves a parameter without a value out of the call
+    if (value === null) continue;
+    inputs.push({ name, kind: 'expression', value });
   }
 
   const headers: Record<string, string> = {};

@@ -166,6 +166,7 @@ describe('compiled graph', () => {
       inputs: [
         { name: 'url', kind: 'expression', value: "'https://example.test/orders/' + orderId" },
         { name: 'attempt', kind: 'expression', value: '2' },
+        // `headers` has no value: left out, as SpiffWorkflow does
       ],
       headers: {},
       resultVariable: 'response',

@@ -168,6 +168,11 @@ describe('structural problems', () => {
     expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: 'script is empty' }]);
   });
 
+  it('an empty script in a SpiffArena model is a no-op, as in SpiffWorkflow', async () => {
+    const xml = proc(`${START}<bpmn:scriptTask id="x"><bpmn:script>  </bpmn:script></bpmn:scriptTask>${END}`).replace('<bpmn:definitions ', '<bpmn:definitions xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" ');
+    expect(await problemsOf(xml)).toEqual([]);
+  });
+
   it('a script task without script element', async () => {
     const problems = await problemsOf(proc(`${START}<bpmn:scriptTask id="x" />${END}`));
     expect(problems).toEqual([{ file: 'model.bpmn', elementId: 'x', message: 'script is empty' }]);
