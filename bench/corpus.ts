@@ -144,6 +144,12 @@ interface CorpusSource {
   repo: string | null;
   commit: string | null;
   paths: string[];
+  /**
+   * the deployment's `language` option for every file (CORPUS.json
+   * `"language"`): SpiffWorkflow's own test models are Python without
+   * declaring the spiffworkflow namespace, as SpiffWorkflow runs everything as Python
+   */
+  language?: string;
 }
 
 interface CorpusResult {
@@ -176,7 +182,7 @@ function sourceOf(dir: string): CorpusSource {
   const manifest = join(dir, 'CORPUS.json');
   if (existsSync(manifest)) {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as Partial<CorpusSource>;
-    return { repo: m.repo ?? null, commit: m.commit ?? null, paths: m.paths ?? [] };
+    return { repo: m.repo ?? null, commit: m.commit ?? null, paths: m.paths ?? [], ...(m.language !== undefined ? { language: m.language } : {}) };
   }
   const git = (...a: string[]) => {
     try {
@@ -356,7 +362,7 @@ function failure(a: Answer, what: string): { outcome: 'hung' | 'failed'; detail:
   return a.kind === 'hung' ? { outcome: 'hung', detail: `${what}: no answer within ${REQUEST_MS} ms` } : { outcome: 'failed', detail: `${what}: ${a.kind === 'failed' ? a.error : ''}` };
 }
 
-async function runFile(t: Target, root: string, path: string): Promise<FileRun> {
+async function runFile(t: Target, root: string, path: string, language?: string): Promise<FileRun> {
   const content = readFileSync(path);
   const rel = relative(root, path);
   // the API takes names of up to 255 characters; a deep path keeps its tail
@@ -371,7 +377,7 @@ async function runFile(t: Target, root: string, path: string): Promise<FileRun> 
     broken = true;
   };
 
-  const d = await call('POST', `${api}/v1/deployments`, { files: [{ name, content: content.toString('utf8') }] }, REQUEST_MS);
+  const d = await call('POST', `${api}/v1/deployments`, { files: [{ name, content: content.toString('utf8') }], ...(language !== undefined ? { language } : {}) }, REQUEST_MS);
   if (d.kind !== 'answer') {
     result.deploy = { outcome: failure(d, 'deploy').outcome, ms: d.ms };
     await hangOrCrash(d, 'deploy');
@@ -471,7 +477,7 @@ async function runCorpus(dir: string): Promise<CorpusResult> {
   let target = await startTarget();
   try {
     for (const [i, f] of files.entries()) {
-      const run = await runFile(target, root, f);
+      const run = await runFile(target, root, f, source.language);
       out.files.push(run.result);
       const r = run.result;
       const mark = r.faults?.some((x) => x.kind !== 'server_error') ? ' !!' : '';

@@ -34,9 +34,13 @@
  *   (`amount > 1000 and approved`, `len(items) == 0`, `x is None`);
  *   a condition is the Python truth of its value.
  * - Offered as globals, as SpiffArena does: `datetime` (the class),
- *   `timedelta`, `date`, `Decimal`, and the modules `time`, `decimal`,
- *   `json`, `re`, `random`, `uuid`, `calendar` (also importable, with
- *   `math` and `datetime`), plus RestrictedPython's safe builtins and `all`,
+ *   `timedelta`, `date`, `Decimal`, `sanitize_for_md`, and the modules
+ *   `time` (its `sleep` in 10 ms slices, so the time limit still ends a
+ *   long one), `decimal`, `json`, `re`, `random`, `uuid`, `calendar` (also
+ *   importable, with `math` and `datetime`). Like SpiffArena, they sit in
+ *   the script's globals beside the variables: a variable of the same name
+ *   wins, `del time` works, and rebinding one makes it a variable; an
+ *   untouched one is never reported. Plus RestrictedPython's safe builtins and `all`,
  *   `any`, `dict`, `list`, `set`, `enumerate`, `filter`, `map`, `max`,
  *   `min`, `sum`, `format`, `getattr`/`hasattr` (refusing `_` names),
  *   a silent `print`, and the exception classes. `pytz` and `dateparser`
