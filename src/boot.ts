@@ -184,7 +184,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
         db,
         transport,
         logger,
-        connectors: builtinConnectors({ maxTimeoutMs: config.httpMaxTimeoutMs }),
+        connectors: builtinConnectors({ maxTimeoutMs: config.httpMaxTimeoutMs, maxPerHost: config.httpMaxPerHost }),
         concurrency: config.serviceConcurrency,
         lockMs: config.serviceLockMs,
       });

@@ -58,6 +58,8 @@ export interface Config {
    * so a process calling itself stops instead of creating instances forever.
    */
   maxCallDepth: number;
+  /** BATON_HTTP_MAX_PER_HOST: calls to one host a service worker runs at once */
+  httpMaxPerHost: number;
   /** BATON_STEP_SCRIPT_BUDGET_MS: total time the scripts and expressions of one step may run (0: no budget) */
   stepScriptBudgetMs: number;
   /** BATON_MAX_STATE_BYTES: largest serialized state of one instance */
@@ -173,6 +175,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // 64 MiB: the 10,000-instance multi-instance benchmark stays far below; Postgres's jsonb stops at 255 MB
     // a few script limits: one step cannot hold a role's event loop for many limits in a row (security review D2)
     stepScriptBudgetMs: int(env, 'BATON_STEP_SCRIPT_BUDGET_MS', 3000, 0, 3_600_000),
+    httpMaxPerHost: int(env, 'BATON_HTTP_MAX_PER_HOST', 4, 1, 10_000),
     maxStateBytes: int(env, 'BATON_MAX_STATE_BYTES', 64 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).
     maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),

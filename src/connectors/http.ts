@@ -44,7 +44,42 @@ export interface HttpConnectorOptions {
    * Node's timers would fire at once.
    */
   maxTimeoutMs?: number;
+  /** Calls to one host (host:port) this process runs at once, shared by every HTTP connector given the same slots (see `hostSlots`). */
+  hostSlots?: HostSlots;
 }
+
+/**
+ * Running calls per host, in this process. One slow upstream may hold at
+ * most `maxPerHost` of a service worker's slots (BATON_HTTP_MAX_PER_HOST);
+ * a job for a host at its limit is deferred, not failed (security review B2).
+ */
+export interface HostSlots {
+  readonly maxPerHost: number;
+  /** takes a slot for `host`; false when all its slots are taken */
+  take(host: string): boolean;
+  release(host: string): void;
+}
+
+export function hostSlots(maxPerHost: number): HostSlots {
+  const running = new Map<string, number>();
+  return {
+    maxPerHost,
+    take(host) {
+      const n = running.get(host) ?? 0;
+      if (n >= maxPerHost) return false;
+      running.set(host, n + 1);
+      return true;
+    },
+    release(host) {
+      const n = (running.get(host) ?? 1) - 1;
+      if (n <= 0) running.delete(host);
+      else running.set(host, n);
+    },
+  };
+}
+
+/** How long a job waits when its host is at its limit: a random 0.5–1.5 s, so deferred jobs do not come back all at once. */
+const deferMs = () => 500 + Math.floor(Math.random() * 1000);
 
 /** setTimeout's largest delay: anything longer fires after 1 ms. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -67,7 +102,7 @@ export function createHttpConnector(topic: string, options: HttpConnectorOptions
     topic,
     async run(req: ConnectorRequest): Promise<ConnectorOutcome> {
       try {
-        return await send(req, options.fetch ?? globalThis.fetch, fixedMethod, defaultTimeoutMs, maxResponseBytes, maxTimeoutMs);
+        return await send(req, options.fetch ?? globalThis.fetch, fixedMethod, defaultTimeoutMs, maxResponseBytes, maxTimeoutMs, options.hostSlots);
       } catch (e) {
         // send() turns every expected failure into an outcome; this is the
         // last guard of "a connector never throws".
@@ -92,6 +127,7 @@ async function send(
   defaultTimeoutMs: number,
   maxResponseBytes: number,
   maxTimeoutMs: number,
+  slots: HostSlots | undefined,
 ): Promise<ConnectorOutcome> {
   let prepared: Prepared;
   try {
@@ -103,6 +139,21 @@ async function send(
   const { method, url, headers, body, timeoutMs } = prepared;
   const target = `${method} ${url.origin}${url.pathname}`;
   if (req.signal.aborted) return { kind: 'failed', message: `${target} not sent: the worker is shutting down`, retryable: true };
+  if (slots !== undefined) {
+    if (!slots.take(url.host)) {
+      return { kind: 'deferred', delayMs: deferMs(), message: `${target} not sent yet: ${slots.maxPerHost} calls to ${url.host} are running in this worker (BATON_HTTP_MAX_PER_HOST)` };
+    }
+    try {
+      return await call(req, fetchFn, prepared, target, maxResponseBytes);
+    } finally {
+      slots.release(url.host);
+    }
+  }
+  return call(req, fetchFn, prepared, target, maxResponseBytes);
+}
+
+async function call(req: ConnectorRequest, fetchFn: typeof fetch, prepared: Prepared, target: string, maxResponseBytes: number): Promise<ConnectorOutcome> {
+  const { method, url, headers, body, timeoutMs } = prepared;
 
   // One signal for both reasons to stop: our timeout and the worker's shutdown.
   const controller = new AbortController();

@@ -6,11 +6,11 @@
  * die after the call and before it reports), so every connector passes the job
  * id on as an idempotency key.
  */
-import { createHttpConnector, type HttpConnectorOptions } from './http.js';
+import { createHttpConnector, hostSlots, type HttpConnectorOptions } from './http.js';
 import type { Connector } from './types.js';
 
 export type { Connector, ConnectorOutcome, ConnectorRequest } from './types.js';
-export { createHttpConnector, type HttpConnectorOptions } from './http.js';
+export { createHttpConnector, hostSlots, type HostSlots, type HttpConnectorOptions } from './http.js';
 
 /** Topics of the HTTP connector that take the method from the input. */
 const HTTP_TOPICS = ['http', 'http-request', 'io.camunda:http-json:1'];
@@ -25,7 +25,13 @@ const SPIFF_HTTP_TOPICS: ReadonlyArray<[topic: string, method: string]> = [
   ['http/HeadRequest', 'HEAD'],
 ];
 
-export function builtinConnectors(options: HttpConnectorOptions = {}): Map<string, Connector> {
+/**
+ * `maxPerHost`: calls to one host all these connectors run at once in this
+ * process (BATON_HTTP_MAX_PER_HOST); absent: no limit.
+ */
+export function builtinConnectors(options: HttpConnectorOptions & { maxPerHost?: number } = {}): Map<string, Connector> {
+  const { maxPerHost, ...rest } = options;
+  options = maxPerHost !== undefined ? { ...rest, hostSlots: hostSlots(maxPerHost) } : rest;
   const connectors = new Map<string, Connector>();
   for (const topic of HTTP_TOPICS) connectors.set(topic, createHttpConnector(topic, options));
   for (const [topic, method] of SPIFF_HTTP_TOPICS) connectors.set(topic, createHttpConnector(topic, { ...options, method }));

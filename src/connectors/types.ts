@@ -19,7 +19,13 @@ export type ConnectorOutcome =
   /** `retryable`: the same request may succeed later (5xx, network, timeout). */
   | { kind: 'failed'; message: string; retryable: boolean }
   /** A business error the model may catch with an error boundary event. */
-  | { kind: 'bpmnError'; errorCode: string; message: string };
+  | { kind: 'bpmnError'; errorCode: string; message: string }
+  /**
+   * Not attempted (the target has all its calls running here, see
+   * BATON_HTTP_MAX_PER_HOST): the job goes back to the queue for `delayMs`
+   * without using one of its retries.
+   */
+  | { kind: 'deferred'; delayMs: number; message: string };
 
 /** A built-in service-task implementation. `run` never throws; it reports every failure as an outcome. */
 export interface Connector {

@@ -65,6 +65,12 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
   );
 
   async function report(job: ServiceJobRow, reported: ConnectorOutcome): Promise<void> {
+    if (reported.kind === 'deferred') {
+      // not attempted: back to the queue, its retries untouched
+      await retryLockedJob(deps.db, job.id, workerId, job.retries, reported.delayMs, reported.message);
+      log.debug({ jobId: job.id, delayMs: reported.delayMs }, reported.message);
+      return;
+    }
     // error texts may echo a remote body; Postgres text cannot hold NUL
     const outcome: ConnectorOutcome = reported.kind === 'completed' ? reported : { ...reported, message: reported.message.replaceAll('\u0000', '\uFFFD') };
     const jlog = log.child({ jobId: job.id, instanceId: job.instance_id, elementId: job.element_id });
@@ -170,7 +176,7 @@ export function startServiceWorker(deps: ServiceWorkerDeps): ServiceWorker {
         outcome = { kind: 'failed', message: err instanceof Error ? err.message : String(err), retryable: true };
       }
     }
-    if (stopped && outcome.kind === 'failed') return; // aborted by shutdown: the lock expires and another worker retries
+    if (stopped && (outcome.kind === 'failed' || outcome.kind === 'deferred')) return; // aborted by shutdown: the lock expires and another worker retries
     await report(job, outcome);
   }
 

@@ -308,3 +308,39 @@ describe('aliases', () => {
     expect(seen.get('/echo')?.headers.authorization).toBe('Bearer t0k');
   });
 });
+
+describe('calls per host (BATON_HTTP_MAX_PER_HOST)', () => {
+  it('defers a job for a host whose slots are all running, across every HTTP topic, and lets other hosts through', async () => {
+    const releases: Array<() => void> = [];
+    const hosts: string[] = [];
+    const slowFetch = (async (input: string | URL | Request) => {
+      hosts.push(new URL(String(input)).host);
+      await new Promise<void>((r) => releases.push(r));
+      return new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch;
+    const connectors = builtinConnectors({ fetch: slowFetch, maxPerHost: 2 });
+    const req = (topic: string, url: string): ConnectorRequest => ({ jobId: `j-${Math.random()}`, topic, input: { url }, headers: {}, signal: new AbortController().signal });
+    const run = (topic: string, url: string) => connectors.get(topic)!.run(req(topic, url));
+    const first = run('http', 'http://slow.test/a');
+    const second = run('http/GetRequest', 'http://slow.test/b');
+    await new Promise((r) => setTimeout(r, 10));
+    // both slots of slow.test are taken, also by another topic's connector
+    const third = await run('http', 'http://slow.test/c');
+    expect(third).toMatchObject({ kind: 'deferred' });
+    expect((third as { message: string }).message).toMatch(/2 calls to slow\.test are running in this worker \(BATON_HTTP_MAX_PER_HOST\)/);
+    expect((third as { delayMs: number }).delayMs).toBeGreaterThan(0);
+    // another host is not held up
+    const other = run('http', 'http://fast.test/x');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(hosts).toEqual(['slow.test', 'slow.test', 'fast.test']);
+    for (const r of releases.splice(0)) r();
+    expect((await first).kind).toBe('completed');
+    expect((await second).kind).toBe('completed');
+    expect((await other).kind).toBe('completed');
+    // slots given back
+    const again = run('http', 'http://slow.test/d');
+    await new Promise((r) => setTimeout(r, 10));
+    for (const r of releases.splice(0)) r();
+    expect((await again).kind).toBe('completed');
+  });
+});

@@ -85,4 +85,27 @@ describe('service worker job locks', () => {
       await worker.close();
     }
   });
+
+  it('a deferred job (its host at BATON_HTTP_MAX_PER_HOST) comes back without using a retry', async () => {
+    let runs = 0;
+    const busyTwice: Connector = {
+      topic: 'slow',
+      async run() {
+        runs++;
+        if (runs <= 2) return { kind: 'deferred', delayMs: 50, message: 'host busy' };
+        return { kind: 'completed', variables: { done: true } };
+      },
+    };
+    const worker = startServiceWorker({ db: baton.db, transport: baton.transport, logger: silentLogger(), connectors: new Map([['slow', busyTwice]]), concurrency: 1, pollMs: 50, workerId: 'w-defer' });
+    try {
+      const i = await call('POST', '/v1/process-instances', { processKey: 'slow-call' });
+      const done = await until(i.body.id, 'completed', 15_000);
+      expect(done.variables).toMatchObject({ done: true });
+      expect(runs).toBe(3);
+      const job = await baton.db.selectFrom('service_job').select(['retries']).where('instance_id', '=', i.body.id).executeTakeFirstOrThrow();
+      expect(job.retries).toBe(3);
+    } finally {
+      await worker.close();
+    }
+  });
 });
