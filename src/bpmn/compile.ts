@@ -763,8 +763,8 @@ function compileProcessElement(
         if (extension(el, 'zeebe:Script')) report('zeebe:script (FEEL) is not supported yet');
         if (text(el, 'resource') !== null) report('camunda:resource (external script) is not supported yet');
         const script = str(el, 'script') ?? '';
-        // SpiffWorkflow runs an empty script task as a no-op; elsewhere an empty script is a mistake
-        if (script.trim() === '' && !dialect.spiffworkflow) report('script is empty');
+        // SpiffWorkflow runs an empty script task as a no-op; in a JavaScript model it is a mistake
+        if (script.trim() === '' && !dialect.spiffworkflow && scriptLanguage !== 'python') report('script is empty');
         const resultVariable = text(el, 'resultVariable');
         if (resultVariable !== null && scriptLanguage === 'python') {
           report(`camunda:resultVariable '${resultVariable}' needs a JavaScript script (set scriptFormat="javascript"); in Python, assign the variable in the script`);
