@@ -54,7 +54,7 @@ const STDERR_TAIL = 16 * 1024;
 export const BRIDGE_SOURCE = `'use strict';
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { spawn } = require('node:child_process');
-const { sab, port, command, args, capacity, memoryLimitMb } = workerData;
+const { sab, port, command, args, cwd, capacity, memoryLimitMb } = workerData;
 const ctl = new Int32Array(sab, 0, ${CTL_SLOTS});
 const data = Buffer.from(sab, ${DATA_OFFSET}, capacity);
 // A pending Atomics.waitAsync does not keep a thread's event loop alive:
@@ -90,7 +90,7 @@ function fail(code, message) {
 }
 
 function spawnChild() {
-  const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: {}, windowsHide: true });
+  const proc = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: {}, cwd: cwd, windowsHide: true });
   const c = { proc: proc, ready: false, gone: false, stderr: '', startError: '', chunks: [], length: 0, need: -1 };
   child = c;
   Atomics.store(ctl, ${PID}, proc.pid || 0);

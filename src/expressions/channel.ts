@@ -6,7 +6,10 @@
  * (python/evaluator.ts, python/child.ts) each open a channel with their own
  * entry script and encode their own requests (protocol.ts).
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, READY, REPLY, REQUEST, STATE } from './bridge.js';
@@ -74,6 +77,22 @@ export function entryArgs(entry: string, flags: readonly string[] = []): string[
   return [...flags, ...tsxLoader.args, entry];
 }
 
+/**
+ * What the sandbox process may not do, set by util-linux's `prlimit` before
+ * it executes node (the pid stays the same): write a core dump (a V8 abort
+ * would otherwise leave one per runaway Map, where core dumps are on), write
+ * any regular file (RLIMIT_FSIZE 0: it needs none; pipes are not files),
+ * hold more than 1,024 descriptors. No address-space limit: V8 and
+ * WebAssembly reserve far more virtual memory than they use. Without
+ * `prlimit` on the machine the process runs without these.
+ */
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
+const SANDBOX_RLIMITS = ['--core=0', '--fsize=0', '--nofile=1024'];
+
+function sandboxCommand(args: readonly string[]): { command: string; args: string[] } {
+  return PRLIMIT !== undefined ? { command: PRLIMIT, args: [...SANDBOX_RLIMITS, '--', process.execPath, ...args] } : { command: process.execPath, args: [...args] };
+}
+
 export function killPid(pid: number): void {
   if (pid <= 0) return;
   try {
@@ -86,6 +105,9 @@ export function killPid(pid: number): void {
 export function openChannel(options: ChannelOptions): Channel {
   const { args, timeoutMs, hardTimeoutMs, startTimeoutMs, memoryLimitMb } = options;
   let bridge: Bridge | undefined;
+  // its own empty working directory (owner-only), never the role's
+  let cwd: string | undefined;
+  const workDir = (): string => (cwd ??= mkdtempSync(join(tmpdir(), 'baton-sandbox-')));
 
   function openBridge(): Bridge {
     if (bridge !== undefined && !bridge.broken) return bridge;
@@ -97,7 +119,7 @@ export function openChannel(options: ChannelOptions): Channel {
       // Not the parent's flags: the bridge needs no TypeScript loader.
       execArgv: [],
       env: {},
-      workerData: { sab, port: port2, command: process.execPath, args, capacity: CAPACITY, memoryLimitMb },
+      workerData: { sab, port: port2, ...sandboxCommand(args), cwd: workDir(), capacity: CAPACITY, memoryLimitMb },
       transferList: [port2],
     });
     const b: Bridge = { worker, port: port1, ctl: new Int32Array(sab, 0, CTL_SLOTS), data: Buffer.from(sab, DATA_OFFSET, CAPACITY), broken: false };
@@ -240,6 +262,10 @@ export function openChannel(options: ChannelOptions): Channel {
     },
     close(): void {
       if (bridge !== undefined) closeBridge(bridge);
+      if (cwd !== undefined) {
+        rmSync(cwd, { recursive: true, force: true });
+        cwd = undefined;
+      }
     },
     pid(): number {
       return bridge === undefined ? 0 : Atomics.load(bridge.ctl, PID);

@@ -186,8 +186,8 @@
  *   name"). A source in syntax that acorn does not parse (none known) keeps
  *   the old behaviour: `typeof missingName` throws ReferenceError.
  * - A runaway Map/Set/dictionary costs a sandbox process: the next evaluation
- *   waits for a new one to start (~0.3-0.5 s). Where core dumps are enabled
- *   (`ulimit -c`), each such abort may also write one.
+ *   waits for a new one to start (~0.3-0.5 s). It writes no core dump: the
+ *   sandbox process runs with RLIMIT_CORE 0 (../channel.ts `SANDBOX_RLIMITS`).
  * - A sandbox process killed from outside while idle fails the next
  *   evaluation with `script_crash` if that evaluation is sent before the
  *   bridge has seen the process die (a window of milliseconds).
