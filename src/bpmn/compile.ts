@@ -84,7 +84,8 @@ const IGNORED_FLOW_ELEMENTS = new Set(['bpmn:DataObject', 'bpmn:DataObjectRefere
 export interface CompileOptions {
   /**
    * Most flow nodes and sequence flows one process may have (a compile takes
-   * ~90 ms and ~2 MB per thousand, on the event loop of the deploying role).
+   * ~90 ms and ~2 MB per thousand; the runtime compiles in its compile
+   * thread, compile-thread.ts, not on its event loop).
    * Default 10,000 (BATON_MAX_MODEL_ELEMENTS).
    */
   maxElements?: number;
@@ -1038,7 +1039,7 @@ function push(map: Map<string, string[]>, key: string, value: string): void {
   else map.set(key, [value]);
 }
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);

@@ -7,10 +7,8 @@
  * entry script and encode their own requests (protocol.ts).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { BRIDGE_SOURCE, CTL_SLOTS, DATA_OFFSET, FORWARDED, IDLE, LENGTH, PID, READY, REPLY, REQUEST, STATE } from './bridge.js';
 import { clampPosition, encodeRequest, encodeRequestInto, type Kind, messageOf, readFailure, requestSizeBound } from './protocol.js';
@@ -64,18 +62,7 @@ export interface Channel {
   pid(): number;
 }
 
-const tsxLoader: { args?: string[] } = {};
-
-/**
- * The `node` arguments that run `entry` (a path ending in `.ts` or `.js`):
- * through the tsx loader when it is TypeScript (tsx, vitest), as it is when
- * it has been compiled. `flags` go first (`--no-node-snapshot` for isolated-vm).
- */
-export function entryArgs(entry: string, flags: readonly string[] = []): string[] {
-  if (!entry.endsWith('.ts')) return [...flags, entry];
-  tsxLoader.args ??= ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
-  return [...flags, ...tsxLoader.args, entry];
-}
+export { entryArgs } from '../entry-args.js';
 
 /**
  * What the sandbox process may not do, set by util-linux's `prlimit` before

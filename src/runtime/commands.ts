@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { compileFiles, timerCycleProblems, type ModelFile } from '../bpmn/index.js';
+import { timerCycleProblems, type ModelFile } from '../bpmn/index.js';
+import { compileFilesOffThread } from '../bpmn/compile-thread.js';
 import { languagesOf } from '../bpmn/types.js';
 import type { Language } from '../expressions/language.js';
 import { incidentRetryProblem, resetTargetProblem, setVariablesProblem } from '../engine/index.js';
@@ -107,7 +108,8 @@ export function createCommands(deps: CommandDeps) {
       if (names.has(f.name)) throw new BatonError('invalid_request', `file name ${f.name} appears twice`);
       names.add(f.name);
     }
-    const { processes, problems, notExecutable } = await compileFiles(files, {
+    // in the compile thread: a big model must not stall this role's event loop
+    const { processes, problems, notExecutable } = await compileFilesOffThread(files, {
       ...(deps.maxModelElements !== undefined ? { maxElements: deps.maxModelElements } : {}),
       ...(options.language !== undefined ? { language: options.language } : {}),
     });

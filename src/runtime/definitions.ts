@@ -3,7 +3,7 @@
  * deployed (new content means a new version and a new id), so entries never go
  * stale; the cache is bounded only to cap memory.
  */
-import { compileProcess } from '../bpmn/index.js';
+import { compileProcessOffThread } from '../bpmn/compile-thread.js';
 import type { ProcessGraph } from '../bpmn/types.js';
 import { BatonError } from '../errors.js';
 import type { Executor } from '../store/db.js';
@@ -39,7 +39,7 @@ export function createDefinitionCache(max = 500, maxBytes = 256 * 1024 * 1024): 
       if (xml === undefined) throw new BatonError('definition_not_found', `resource ${def.resource_name} of definition ${definitionId} not found`);
       // the language resolved at deploy: it reproduces a deployment's `language` option
       const language = def.language === 'python' || def.language === 'javascript' ? def.language : undefined;
-      const graph = await compileProcess(xml, def.key, def.resource_name, language !== undefined ? { language } : {});
+      const graph = await compileProcessOffThread(xml, def.key, def.resource_name, language !== undefined ? { language } : {});
       const entry = { graph, bytes: xml.length * BYTES_PER_XML_CHAR };
       cache.set(definitionId, entry);
       bytes += entry.bytes;
