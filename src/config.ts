@@ -103,6 +103,12 @@ export interface ApiLimits {
    * Retry-After) until it recovers; /health and /ready still answer. 0: off
    */
   maxEventLoopDelayMs: number;
+  /**
+   * BATON_MAX_VARIABLE_READ_BYTES: a process variable whose JSON is larger
+   * is not sent with its instance (GET /v1/process-instances/:id lists it in
+   * `omittedVariables`); GET …/variables/:name reads it alone
+   */
+  maxVariableReadBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
@@ -111,6 +117,7 @@ export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
   maxJsonDepth: 64,
   maxPageSize: 1000,
   maxEventLoopDelayMs: 1000,
+  maxVariableReadBytes: 1024 * 1024,
 });
 
 type Env = Record<string, string | undefined>;
@@ -199,6 +206,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxJsonDepth: int(env, 'BATON_MAX_JSON_DEPTH', DEFAULT_LIMITS.maxJsonDepth, 4, 10_000),
       maxPageSize: int(env, 'BATON_MAX_PAGE_SIZE', DEFAULT_LIMITS.maxPageSize, 1, 100_000),
       maxEventLoopDelayMs: int(env, 'BATON_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_LIMITS.maxEventLoopDelayMs, 0, 600_000),
+      maxVariableReadBytes: int(env, 'BATON_MAX_VARIABLE_READ_BYTES', DEFAULT_LIMITS.maxVariableReadBytes, 1024, 1024 * 1024 * 1024),
     }),
   });
 }

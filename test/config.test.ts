@@ -31,9 +31,9 @@ describe('config', () => {
   });
 
   it('has input limits with documented defaults, read from BATON_MAX_* and validated', () => {
-    expect(loadConfig({}).limits).toEqual({ maxModelBytes: 10 * 1024 * 1024, maxBodyBytes: 1024 * 1024, maxJsonDepth: 64, maxPageSize: 1000, maxEventLoopDelayMs: 1000 });
+    expect(loadConfig({}).limits).toEqual({ maxModelBytes: 10 * 1024 * 1024, maxBodyBytes: 1024 * 1024, maxJsonDepth: 64, maxPageSize: 1000, maxEventLoopDelayMs: 1000, maxVariableReadBytes: 1024 * 1024 });
     const c = loadConfig({ BATON_MAX_MODEL_BYTES: '2048', BATON_MAX_BODY_BYTES: '4096', BATON_MAX_JSON_DEPTH: '8', BATON_MAX_PAGE_SIZE: '25', BATON_MAX_EVENT_LOOP_DELAY_MS: '0' });
-    expect(c.limits).toEqual({ maxModelBytes: 2048, maxBodyBytes: 4096, maxJsonDepth: 8, maxPageSize: 25, maxEventLoopDelayMs: 0 });
+    expect(c.limits).toEqual({ maxModelBytes: 2048, maxBodyBytes: 4096, maxJsonDepth: 8, maxPageSize: 25, maxEventLoopDelayMs: 0, maxVariableReadBytes: 1024 * 1024 });
     expect(Object.isFrozen(c.limits)).toBe(true);
     expect(() => loadConfig({ BATON_MAX_MODEL_BYTES: '10MB' })).toThrow(/BATON_MAX_MODEL_BYTES/);
     expect(() => loadConfig({ BATON_MAX_BODY_BYTES: '10' })).toThrow(/BATON_MAX_BODY_BYTES must be an integer from 1024/);

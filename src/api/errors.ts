@@ -27,6 +27,7 @@ const STATUS: Record<string, number> = {
   message_not_found: 404,
   incident_not_found: 404,
   scope_not_found: 404,
+  variable_not_found: 404,
   invalid_reset_target: 400,
   incident_not_open: 409,
   incident_not_retryable: 409,

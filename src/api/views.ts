@@ -1,6 +1,7 @@
 /** Rows → the JSON shapes of the REST contract. */
 import { activeElementIds, processVariables } from '../engine/index.js';
-import { BatonError } from '../errors.js';
+import { BatonError, type JsonObject } from '../errors.js';
+import { TRUNCATED } from '../store/instances.js';
 import type { HistoryRow, HumanTaskRow, IncidentRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -9,15 +10,31 @@ export function definitionView(d: ProcessDefinitionRow) {
   return { id: d.id, key: d.key, version: d.version, name: d.name, deploymentId: d.deployment_id, resourceName: d.resource_name, language: d.language ?? 'javascript', createdAt: iso(d.created_at) };
 }
 
+/** Takes the variables a read left in Postgres for their size (store/instances.ts TRUNCATED) out of `variables`. */
+function omitted(variables: JsonObject): { name: string; bytes: number }[] {
+  const out: { name: string; bytes: number }[] = [];
+  for (const [name, v] of Object.entries(variables)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && typeof v[TRUNCATED] === 'number') {
+      out.push({ name, bytes: v[TRUNCATED] });
+      delete variables[name];
+    }
+  }
+  return out;
+}
+
 export function instanceView(r: ProcessInstanceRow) {
   const notStarted = r.state.rootScopeId === '';
+  const variables = notStarted ? {} : processVariables(r.state);
+  const left = omitted(variables);
   return {
     id: r.id,
     processKey: r.process_key,
     version: r.version,
     businessKey: r.business_key,
     status: r.status,
-    variables: notStarted ? {} : processVariables(r.state),
+    variables,
+    // too large to send with the instance (BATON_MAX_VARIABLE_READ_BYTES): GET …/variables/:name reads one
+    ...(left.length > 0 ? { omittedVariables: left } : {}),
     activeElements: notStarted ? [] : activeElementIds(r.state),
     incidents: r.state.incidents.map((i) => ({
       id: i.id,

@@ -97,6 +97,43 @@ export async function getInstance(db: Executor, id: string): Promise<ProcessInst
   return db.selectFrom('process_instance').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * The marker that stands for a process variable too large to read with its
+ * instance (see getInstanceForRead): `{ [TRUNCATED]: bytes }`.
+ */
+export const TRUNCATED = '$baton.omitted';
+
+/**
+ * The instance for an API read: every process variable whose JSON is
+ * larger than `maxVariableBytes` is replaced, in Postgres, by `{ [TRUNCATED]: its size }`, so a huge variable
+ * is never loaded into this process nor sent with the instance (read it
+ * alone: processVariable).
+ */
+export async function getInstanceForRead(db: Executor, id: string, maxVariableBytes: number): Promise<ProcessInstanceRow | undefined> {
+  const r = await sql<ProcessInstanceRow>`
+    select p.id, p.definition_id, p.process_key, p.version, p.business_key, p.status, p.suspended, p.rev,
+           p.parent_instance_id, p.request_id, p.request_fingerprint, p.started_at, p.ended_at, p.updated_at,
+           case when p.state->'scopes'->(p.state->>'rootScopeId')->'variables' is null then p.state
+           else jsonb_set(p.state, array['scopes', p.state->>'rootScopeId', 'variables'], (
+             select coalesce(jsonb_object_agg(e.k, case when octet_length(e.v::text) > ${maxVariableBytes}::int
+                                                     then jsonb_build_object(${TRUNCATED}::text, octet_length(e.v::text)) else e.v end), '{}'::jsonb)
+             from jsonb_each(p.state->'scopes'->(p.state->>'rootScopeId')->'variables') as e(k, v)))
+           end as state
+    from process_instance p where p.id = ${id}`.execute(db);
+  return r.rows[0];
+}
+
+/** One process variable of an instance, read in Postgres: `found: false` when the instance or the variable does not exist. */
+export async function processVariable(db: Executor, id: string, name: string): Promise<{ instance: boolean; found: boolean; value: unknown }> {
+  const r = await sql<{ value: unknown; has: boolean }>`
+    select p.state->'scopes'->(p.state->>'rootScopeId')->'variables'->${name} as value,
+           (p.state->'scopes'->(p.state->>'rootScopeId')->'variables') ? ${name} as has
+    from process_instance p where p.id = ${id}`.execute(db);
+  const row = r.rows[0];
+  if (!row) return { instance: false, found: false, value: null };
+  return { instance: true, found: row.has === true, value: row.value };
+}
+
 export async function getInstances(db: Executor, ids: string[]): Promise<ProcessInstanceRow[]> {
   if (ids.length === 0) return [];
   // = any(array): one statement text (one prepared statement) for any number of ids

@@ -226,3 +226,35 @@ describe('compiling off the event loop', () => {
     expect(maxGap).toBeLessThan(Math.max(250, ms / 2));
   });
 });
+
+describe('reading huge variables', () => {
+  let small: Baton;
+  const api = apiClient(() => small);
+  beforeAll(async () => {
+    small = await startEmbedded({ BATON_MAX_VARIABLE_READ_BYTES: '10000' });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('an instance read leaves a variable over BATON_MAX_VARIABLE_READ_BYTES in Postgres and names it; it reads alone', async () => {
+    const model = defs('holds', `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/><bpmn:userTask id="wait"/>`);
+    expect((await api.call('POST', '/v1/deployments', { files: [{ name: 'holds.bpmn', content: model }] })).status).toBe(201);
+    const big = 'x'.repeat(50_000);
+    const i = await api.start('holds', { big, small: 1, list: [1, 2, 3] });
+    const read = await api.call('GET', `/v1/process-instances/${i.id}`);
+    expect(read.status).toBe(200);
+    expect(read.body.variables).toEqual({ small: 1, list: [1, 2, 3] });
+    expect(read.body.omittedVariables).toEqual([{ name: 'big', bytes: 50_002 }]);
+    const alone = await api.call('GET', `/v1/process-instances/${i.id}/variables/big`);
+    expect(alone).toMatchObject({ status: 200, body: { name: 'big', value: big } });
+    expect((await api.call('GET', `/v1/process-instances/${i.id}/variables/small`)).body).toEqual({ name: 'small', value: 1 });
+    expect((await api.call('GET', `/v1/process-instances/${i.id}/variables/nope`)).body.code).toBe('variable_not_found');
+    expect((await api.call('GET', `/v1/process-instances/00000000-0000-7000-8000-000000000000/variables/big`)).body.code).toBe('instance_not_found');
+    // an instance without big variables reads as before
+    const plain = await api.start('holds', { small: 2 });
+    const p = await api.call('GET', `/v1/process-instances/${plain.id}`);
+    expect(p.body.variables).toEqual({ small: 2 });
+    expect(p.body).not.toHaveProperty('omittedVariables');
+  });
+});

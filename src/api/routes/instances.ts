@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BatonError, type JsonObject } from '../../errors.js';
 import { listHistory } from '../../store/history.js';
-import { getInstance, listInstances } from '../../store/instances.js';
+import { getInstance, getInstanceForRead, listInstances, processVariable } from '../../store/instances.js';
 import type { ProcessInstanceRow } from '../../store/schema.js';
-import { type AppDeps, errorSchema, listQuery, requireUuid } from '../app.js';
+import { type RouteDeps, clip, errorSchema, listQuery, requireUuid } from '../app.js';
 import { decodeCursor, historyView, instanceView, page } from '../views.js';
 
 const STATUSES = ['running', 'waiting', 'completed', 'terminated', 'error', 'suspended'];
@@ -23,7 +23,7 @@ const startBody = {
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;
 
-export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function instanceRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   app.post<{ Body: { processKey: string; version?: number; variables?: JsonObject; businessKey?: string | null; waitMs?: number } }>(
     '/process-instances',
     { schema: { summary: 'Start a process instance', body: startBody, response: { 400: errorSchema, 404: errorSchema } } },
@@ -91,10 +91,24 @@ export async function instanceRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   app.get<{ Params: { id: string } }>('/process-instances/:id', { schema: { params: idParams } }, async (req) => {
     const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
-    const row = await getInstance(deps.db, id);
+    // a variable larger than the limit stays in Postgres: listed in omittedVariables, read alone below
+    const row = await getInstanceForRead(deps.db, id, deps.limits.maxVariableReadBytes);
     if (!row) throw new BatonError('instance_not_found', `process instance ${id} not found`);
     return instanceView(row);
   });
+
+  app.get<{ Params: { id: string; name: string } }>(
+    '/process-instances/:id/variables/:name',
+    { schema: { params: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' }, name: { type: 'string', minLength: 1 } } } } },
+    async (req) => {
+      const id = requireUuid(req.params.id, 'instance_not_found', 'process instance');
+      const name = req.params.name;
+      const v = name.length > 1000 ? { instance: true, found: false, value: null } : await processVariable(deps.db, id, name);
+      if (!v.instance) throw new BatonError('instance_not_found', `process instance ${id} not found`);
+      if (!v.found) throw new BatonError('variable_not_found', `process instance ${id} has no variable ${clip(name)}`);
+      return { name, value: v.value };
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: { limit: number; cursor?: string } }>(
     '/process-instances/:id/history',
