@@ -22,7 +22,7 @@ import { SERVICE_QUEUE, STEP_QUEUE, TIMER_CHANNEL, type ServiceDoorbell, type St
 import type { Db, Executor } from '../store/db.js';
 import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
-import { countFirstAttempt, markInboxProcessed, pendingInboxIds, uncountAttempt } from '../store/inbox.js';
+import { countAttempt, countFirstAttempt, markInboxProcessed, pendingInboxIds, uncountAttempt } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
 import { checkStateSize, commitStep, insertSteppedInstances, lockForStep, readForStep, StateTooLarge, StepRaced, type StepOpenings } from '../store/step.js';
 import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
@@ -31,6 +31,7 @@ import type { JsonObject } from '../errors.js';
 import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
 import { describeDbError, isPoison, rejectEvent } from './poison.js';
+import { createStepLock } from './exclusive.js';
 import { outcomesFirst, toEngineEvent } from './inbox-events.js';
 
 export interface StepDeps {
@@ -67,6 +68,12 @@ export interface StepDeps {
   /** BATON_MAX_STEP_ATTEMPTS: crashed attempts after which an event is quarantined (see StepRunner.run). Default 3; 0 turns counting off */
   maxStepAttempts?: number;
   /**
+   * Whether a statement may run beside an open transaction (Postgres: yes;
+   * PGlite has one connection: no). Without, a suspect step counts its
+   * attempt before its transaction instead of right before the engine. Default true.
+   */
+  concurrentStatements?: boolean;
+  /**
    * Topics that have a built-in connector: new jobs of these ring the service
    * workers' doorbell. Jobs of other topics wait for external workers, which
    * poll (fetch-and-lock), so ringing for them only costs Redis. Absent: ring
@@ -89,6 +96,8 @@ export type StepOutcome =
   /** the state is over maxStateBytes: left to a step worker (the caller rings the doorbell) */
   | { kind: 'deferred' }
   | { kind: 'idle' }
+  /** a pending event's attempts are spent (see StepRunner.run `suspect`): nothing applied; the runner sets it aside */
+  | { kind: 'spent' }
   | { kind: 'stepped'; applied: number; status: string };
 
 const ENDED = new Set(['completed', 'terminated']);
@@ -98,17 +107,40 @@ const ENDED = new Set(['completed', 'terminated']);
  */
 const PASS_SUSPENSION = new Set(['cancel', 'setVariables']);
 
+/** A suspect step is about to make its event's last allowed attempt: it starts over holding the step lock alone. */
+class LastAttempt extends Error {
+  constructor() {
+    super('the last allowed attempt runs alone');
+    this.name = 'LastAttempt';
+  }
+}
+
+/** A suspect step found its event's attempts spent (see StepRunner.run): the event is set aside. */
+class AttemptsSpent extends Error {
+  constructor(
+    readonly inboxId: number,
+    readonly attempts: number,
+  ) {
+    super(`inbox event ${inboxId}: ${attempts} attempts`);
+    this.name = 'AttemptsSpent';
+  }
+}
+
 export interface StepRunner {
   /**
    * Drains the instance's inbox. Never throws for a problem of the user's model or data.
    *
    * `suspect`: the doorbell may follow a step that crashed (a sweep's, a
-   * redelivered job). The first pending event is then applied alone, after
-   * its attempt was counted in a statement of its own; an event whose
-   * `maxStepAttempts` earlier attempts all ended without a commit or a
-   * clean failure (the process died, was killed, or stopped answering) is
-   * set aside as an `event_rejected` incident instead, and the instance's
-   * other events go on.
+   * redelivered job, a re-ring after the instance was locked). The first
+   * pending event is then applied alone, its attempt counted in a statement
+   * of its own right before the engine runs (a step that only waited behind
+   * another step's long script when the process died is not counted); the
+   * last allowed attempt holds the process's step lock alone (exclusive.ts),
+   * so a crash then is that event's. An event whose `maxStepAttempts`
+   * counted attempts all ended without a commit or a clean failure (the
+   * process died, was killed, or stopped answering) is set aside as an
+   * `event_rejected` incident instead; no step, counted or not, applies it
+   * meanwhile; the instance's other events go on.
    */
   run(instanceId: string, opts?: { suspect?: boolean }): Promise<StepOutcome>;
   /**
@@ -243,11 +275,34 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   // every event, which for a 10,000-item multi-instance was most of a step.
   const ctxInPlace: EngineContext = { ...ctx, inPlace: true };
 
-  type StepOpts = { batchSize: number; strict: boolean; attempted?: number[]; inPlace: boolean };
+  type StepOpts = {
+    batchSize: number;
+    strict: boolean;
+    attempted?: number[];
+    inPlace: boolean;
+    ignoreAttempts?: boolean;
+    /**
+     * count the first event's attempt right before the engine applies it (the
+     * suspect round); the id counted is put here. `alone`: this step holds
+     * the process's step lock alone (the event's last allowed attempt)
+     */
+    countAttempt?: { id?: number; alone?: boolean };
+  };
+  const maxStepAttempts = deps.maxStepAttempts ?? 3;
+  /**
+   * An event whose counted attempts reached the limit is never applied by
+   * an uncounted step (a plain doorbell's, or the API's): such a step could
+   * otherwise crash on it again and again without it ever being counted.
+   */
+  const countAttempt_ = (inboxId: number) => countAttempt(deps.db, inboxId);
+  const stepLock = createStepLock();
+  const attemptsSpent = (events: readonly InboxRow[]) => maxStepAttempts > 0 && events.some((e) => (e.attempts ?? 0) >= maxStepAttempts);
 
   async function stepOnce(instanceId: string, opts: StepOpts): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
     const out = emptyOutput();
-    const result = await deps.db.transaction().execute((trx) => stepIn(trx, instanceId, opts, out));
+    const run = () => deps.db.transaction().execute((trx) => stepIn(trx, instanceId, opts, out));
+    // an event's last allowed attempt runs alone in this process (see exclusive.ts)
+    const result = await (opts.countAttempt?.alone ? stepLock.exclusive(run) : stepLock.shared(run));
     return { ...result, out };
   }
 
@@ -266,7 +321,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const row = locked.row;
     const events = outcomesFirst(locked.events);
     if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
-    const a = await applyInbox(trx, row, events, opts.inPlace);
+    if (!opts.ignoreAttempts && attemptsSpent(locked.events)) return { outcome: { kind: 'spent' }, more: false };
+    const a = await applyInbox(trx, row, events, opts.inPlace, opts.countAttempt);
     // Only deferred events (suspended instance): nothing to write.
     if (a.consumed.length === 0) return { outcome: { kind: 'idle' }, more: false };
     opts.attempted?.push(...a.consumed.map((e) => e.id));
@@ -299,7 +355,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
    * one event is deferred, every later one is deferred too, so nothing is
    * ever applied out of order.
    */
-  async function applyInbox(ex: Executor, row: ProcessInstanceRow, events: InboxRow[], inPlace: boolean): Promise<Applied> {
+  async function applyInbox(ex: Executor, row: ProcessInstanceRow, events: InboxRow[], inPlace: boolean, countAttempt?: { id?: number; alone?: boolean }): Promise<Applied> {
     const log = deps.logger.child({ instanceId: row.id });
     let state = row.state;
     let suspended = row.suspended;
@@ -327,6 +383,16 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       if (graph === null) {
         graph = await deps.definitions.get(ex, row.definition_id);
         await prepare(graph);
+      }
+      if (countAttempt !== undefined && countAttempt.id === undefined) {
+        // the last allowed attempt must run alone: start over under the exclusive lock
+        if (!countAttempt.alone && (ev.attempts ?? 0) + 1 >= maxStepAttempts) throw new LastAttempt();
+        // Counted in a statement of its own (it commits whatever this step does),
+        // as the last thing before the engine runs: a step that waits behind
+        // another one's long script and dies with it was not counted yet.
+        const attempts = await countAttempt_(ev.id);
+        countAttempt.id = ev.id;
+        if (attempts > maxStepAttempts) throw new AttemptsSpent(ev.id, attempts);
       }
       const stepped = applySafely(graph, state, event, log, inPlace);
       state = stepped.state;
@@ -356,7 +422,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const read = await readForStep(deps.db, instanceId, batchSize, deps.maxStateBytes ?? 0);
     if (!read || read === 'too_big') return false;
     const events = outcomesFirst(read.events);
-    if (events.length === 0 || events.length >= batchSize) return false;
+    if (events.length === 0 || events.length >= batchSize || attemptsSpent(read.events)) return false;
     if (!events.every((e) => OPTIMISTIC_KINDS.has(e.kind))) return false;
     const row = read.row;
     let a: Applied;
@@ -398,7 +464,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
 
   async function stepAccepted(instanceId: string): Promise<boolean> {
     try {
-      const done = await tryOptimistic(instanceId);
+      const done = await stepLock.shared(() => tryOptimistic(instanceId));
       if (!done) return false;
       deps.logger.debug({ instanceId, status: done.status }, 'stepped optimistically');
       await ringAfterCommit(instanceId, done.out);
@@ -595,40 +661,67 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     return { instance: created.row, inboxId: created.inboxId };
   }
 
-  const maxStepAttempts = deps.maxStepAttempts ?? 3;
-
   /**
    * The quarantine round of a suspect doorbell (see StepRunner.run): null
    * when there is nothing pending.
    */
   async function suspectRound(instanceId: string): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput } | null> {
-    const first = await countFirstAttempt(deps.db, instanceId);
-    if (!first) return null;
-    if (first.attempts > maxStepAttempts) {
-      const started = first.attempts - 1;
-      deps.logger.error({ instanceId, inboxId: first.id, attempts: started }, 'an inbox event was never applied in repeated attempts; set aside as an incident');
+    let r: { outcome: StepOutcome; more: boolean; out: EffectOutput };
+    let counted: { id?: number; alone?: boolean } = {};
+    if (deps.concurrentStatements === false) {
+      // one connection (PGlite): count first, outside the step's transaction
+      const first = await countFirstAttempt(deps.db, instanceId);
+      if (!first) return null;
+      if (first.attempts > maxStepAttempts) return setAside(instanceId, new AttemptsSpent(first.id, first.attempts));
+      counted = { id: first.id, alone: first.attempts >= maxStepAttempts };
+      try {
+        r = await stepOnce(instanceId, { batchSize: 1, strict: false, inPlace: false, ignoreAttempts: true, countAttempt: counted });
+      } catch (err) {
+        deps.logger.debug({ err, instanceId }, 'suspect round failed; the ordinary rounds take over');
+        await uncountAttempt(deps.db, first.id).catch(() => {});
+        return null;
+      }
+      if (r.outcome.kind !== 'stepped') await uncountAttempt(deps.db, first.id);
+      return r;
+    }
+    try {
+      try {
+        r = await stepOnce(instanceId, { batchSize: 1, strict: false, inPlace: false, ignoreAttempts: true, countAttempt: counted });
+      } catch (err) {
+        if (!(err instanceof LastAttempt)) throw err;
+        counted = { alone: true };
+        r = await stepOnce(instanceId, { batchSize: 1, strict: false, inPlace: false, ignoreAttempts: true, countAttempt: counted });
+      }
+    } catch (err) {
+      if (err instanceof AttemptsSpent) return setAside(instanceId, err);
+      // a clean failure (a race, a poison value, the database) is not a crash: the ordinary rounds handle it
+      deps.logger.debug({ err, instanceId }, 'suspect round failed; the ordinary rounds take over');
+      if (counted.id !== undefined) await uncountAttempt(deps.db, counted.id).catch(() => {});
+      return null;
+    }
+    return r;
+  }
+
+  async function setAside(instanceId: string, spent: AttemptsSpent): Promise<{ outcome: StepOutcome; more: boolean; out: EffectOutput }> {
+    const started = spent.attempts - 1;
+    deps.logger.error({ instanceId, inboxId: spent.inboxId, attempts: started }, 'an inbox event was never applied in repeated attempts; set aside as an incident');
+    try {
       await rejectEvent(
         deps.db,
         instanceId,
-        first.id,
+        spent.inboxId,
         `${started} steps started applying it and none finished (the process crashed, was killed or stopped answering); set aside after BATON_MAX_STEP_ATTEMPTS=${maxStepAttempts}`,
         uuidv7(),
         now(),
       );
-      return { outcome: { kind: 'stepped', applied: 1, status: 'error' }, more: true, out: emptyOutput() };
-    }
-    let r: { outcome: StepOutcome; more: boolean; out: EffectOutput };
-    try {
-      r = await stepOnce(instanceId, { batchSize: 1, strict: false, inPlace: false });
     } catch (err) {
-      // a clean failure (a race, a poison value, the database) is not a crash: the ordinary rounds handle it
-      deps.logger.debug({ err, instanceId }, 'suspect round failed; the ordinary rounds take over');
-      await uncountAttempt(deps.db, first.id).catch(() => {});
-      return null;
+      // another step holds the instance now: not an attempt of ours
+      await uncountAttempt(deps.db, spent.inboxId).catch(() => {});
+      throw err;
     }
-    if (r.outcome.kind !== 'stepped') await uncountAttempt(deps.db, first.id);
-    return r;
+    return { outcome: { kind: 'stepped', applied: 1, status: 'error' }, more: true, out: emptyOutput() };
   }
+
 
   const runner: StepRunner = {
     startNew,
@@ -641,7 +734,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
           last = q.outcome;
           await ringAfterCommit(instanceId, q.out);
           if (last.kind === 'locked') {
-            await stepQueue.add({ instanceId }, { delayMs: 25 + Math.floor(Math.random() * 50) });
+            await stepQueue.add({ instanceId, swept: true }, { delayMs: 25 + Math.floor(Math.random() * 50) });
             return last;
           }
           if (last.kind === 'deferred') {
@@ -654,13 +747,15 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       // Bounded: a flood of events for one instance must not starve the others;
       // after a few rounds we ring again and go back to the queue.
       for (let i = 0; i < 5; i++) {
-        const r = await round(instanceId);
+        let r = await round(instanceId);
+        // an event whose attempts are spent: counted once more, it is set aside (or, if another step took it meanwhile, nothing)
+        if (r.outcome.kind === 'spent') r = (await suspectRound(instanceId)) ?? { outcome: { kind: 'idle' }, more: false, out: emptyOutput() };
         last = r.outcome;
         await ringAfterCommit(instanceId, r.out);
         if (last.kind === 'locked') {
           // Someone else is stepping this instance right now. Ring again shortly:
           // it may have read the inbox before our event was committed.
-          await stepQueue.add({ instanceId }, { delayMs: 25 + Math.floor(Math.random() * 50) });
+          await stepQueue.add({ instanceId, swept: true }, { delayMs: 25 + Math.floor(Math.random() * 50) });
           return last;
         }
         if (last.kind === 'deferred') {

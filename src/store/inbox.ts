@@ -37,7 +37,7 @@ export async function strandedInstances(db: Executor, olderThanMs: number, limit
 
 /**
  * Counts one more attempt for the instance's oldest pending inbox row, in a
- * statement of its own (it commits even if the step after it never does).
+ * statement of its own; answers its id and count (nothing pending: undefined).
  */
 export async function countFirstAttempt(db: Executor, instanceId: string): Promise<{ id: number; attempts: number } | undefined> {
   const r = await sql<{ id: number; attempts: number }>`
@@ -45,6 +45,15 @@ export async function countFirstAttempt(db: Executor, instanceId: string): Promi
     where id = (select id from inbox where instance_id = ${instanceId} and processed_at is null order by id limit 1)
     returning id, attempts`.execute(db);
   return r.rows[0];
+}
+
+/**
+ * Counts one more attempt to apply an inbox row, in a statement of its own
+ * (it commits even if the step after it never does); answers the count.
+ */
+export async function countAttempt(db: Executor, id: number): Promise<number> {
+  const r = await sql<{ attempts: number }>`update inbox set attempts = attempts + 1 where id = ${id} returning attempts`.execute(db);
+  return r.rows[0]?.attempts ?? 0;
 }
 
 /** Takes back a counted attempt that turned out not to be one (the step did not apply the event, or failed cleanly). */

@@ -109,8 +109,7 @@ describe('quarantine of an event whose step keeps killing its process', () => {
       const i = (await (await fetch(`${base}/v1/process-instances/${poison.id}`)).json()) as Read;
       return i.incidents?.length > 0 ? i : null;
     };
-    const stepping = async () => {
-      // the step holds the instance row's lock while it runs
+    const lockedNow = async () => {
       await client.query('begin');
       try {
         const r = await client.query(`select id from ${iso.schema}.process_instance where id = $1 for update skip locked`, [poison.id]);
@@ -119,6 +118,9 @@ describe('quarantine of an event whose step keeps killing its process', () => {
         await client.query('rollback');
       }
     };
+    // the poison's step holds the instance row's lock for its whole 6 s script:
+    // locked now and still 800 ms later (a quick statement, a rejection, holds it for milliseconds)
+    const stepping = async () => (await lockedNow()) && (await new Promise((r) => setTimeout(r, 800))) === undefined && (await lockedNow()) && (await incidentOf()) === null;
     let kills = 0;
     let rejected: Read | null = null;
     for (let round = 0; round < 6 && rejected === null; round++) {
@@ -132,9 +134,10 @@ describe('quarantine of an event whose step keeps killing its process', () => {
         rejected = seen;
         break;
       }
-      await new Promise((r) => setTimeout(r, 500));
       const row = await client.query(`select status from ${iso.schema}.process_instance where id = $1`, [poison.id]);
       expect(row.rows[0].status).not.toBe('completed');
+      const att = await client.query(`select attempts from ${iso.schema}.inbox where instance_id = $1`, [poison.id]);
+      console.log(`[quarantine] round ${round}: killing ${w.name}, attempts ${JSON.stringify(att.rows)}`);
       w.child.kill('SIGKILL');
       await w.exited;
       kills++;
@@ -152,8 +155,16 @@ describe('quarantine of an event whose step keeps killing its process', () => {
         const r = await client.query(`select count(*)::int as n from ${iso.schema}.process_instance where process_key = 'healthy' and status = 'completed'`);
         return r.rows[0].n === healthy.length;
       },
-      30_000,
+      60_000,
       'healthy instances completed',
-    );
+    ).catch(async (err: unknown) => {
+      const rows = await client.query(
+        `select p.status, count(*)::int as n, sum((select count(*) from ${iso.schema}.inbox i where i.instance_id = p.id and i.processed_at is null))::int as pending,
+                max((select max(attempts) from ${iso.schema}.inbox i where i.instance_id = p.id)) as attempts
+         from ${iso.schema}.process_instance p where p.process_key = 'healthy' group by p.status`,
+      );
+      const last = procs.at(-1);
+      throw new Error(`${String(err)}: ${JSON.stringify(rows.rows)}; last worker: ${last?.output.join('').slice(-1500)}`);
+    });
   });
 });
