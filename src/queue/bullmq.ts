@@ -107,8 +107,8 @@ export function createBullTransport(opts: BullTransportOptions): Transport {
       };
     },
     consume<T>(name: string, handler: (data: T, meta: JobMeta) => Promise<void>, o: { concurrency: number }): Consumer {
-      // attemptsStarted counts every move to active, also a stalled job's recovery after its worker died
-      const w = new Worker(name, async (job) => handler(job.data as T, { redelivered: (job.attemptsStarted ?? 0) > 1 || job.attemptsMade > 0 }), {
+      // a job that ran before: it failed (attemptsMade), or its worker died and the stalled-job check put it back (stalledCounter)
+      const w = new Worker(name, async (job) => handler(job.data as T, { redelivered: job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 0) > 1 }), {
         connection: connect(),
         prefix: opts.prefix,
         concurrency: o.concurrency,
