@@ -157,7 +157,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       minTimerIntervalMs: config.minTimerIntervalMs,
       maxModelElements: config.maxModelElements,
       languages: config.python ? ['javascript', 'python'] : ['javascript'],
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -167,7 +167,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
+      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId, swept }, { redelivered }) => {

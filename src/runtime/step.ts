@@ -24,7 +24,7 @@ import type { Database } from '../store/schema.js';
 import { BatonError } from '../errors.js';
 import { countAttempt, countFirstAttempt, markInboxProcessed, pendingInboxIds, uncountAttempt } from '../store/inbox.js';
 import { getInstance, instanceExists } from '../store/instances.js';
-import { checkStateSize, commitStep, insertSteppedInstances, lockForStep, readForStep, StateTooLarge, StepRaced, type StepOpenings } from '../store/step.js';
+import { checkStateSize, checkTokenCount, commitStep, insertSteppedInstances, lockForStep, readForStep, StateTooLarge, StepRaced, type StepOpenings } from '../store/step.js';
 import { createStartBatcher, type StartBatchOptions } from './start-batcher.js';
 import type { InboxRow, ProcessDefinitionRow, ProcessInstanceRow } from '../store/schema.js';
 import type { JsonObject } from '../errors.js';
@@ -61,6 +61,8 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /** BATON_MAX_TOKENS: most live tokens of one instance; a step past it sets its event aside (event_rejected). Default 0: no limit */
+  maxTokens?: number;
   /** BATON_STEP_SCRIPT_BUDGET_MS: total time the user code of one engine call may run (src/expressions/budget.ts). Absent or 0: no budget */
   stepScriptBudgetMs?: number;
   /** BATON_MAX_STATE_BYTES: largest serialized instance state; a step past it sets its event aside (event_rejected). Default 0: no limit */
@@ -269,6 +271,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     for (const language of languages) await deps.prepareLanguage(language);
   }
   const stateLimit = deps.stateLimitBytes ?? 0;
+  const tokenLimit = deps.maxTokens ?? 0;
   const starts = createStartBatcher(deps.db, deps.startBatch ?? { maxInFlight: 4, maxSize: 100 });
   // The state a step loads is its own (parsed fresh from the row): the engine
   // may change it in place instead of copying the token and scope records for
@@ -335,7 +338,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       suspended: a.suspended,
       consumed: a.consumed.map((e) => e.id),
       history: historyOf(a.effects),
-    }, stateLimit);
+    }, stateLimit, tokenLimit);
     await writeEffects(trx, row, a.state, a.effects, a.consumed, out, { strict: opts.strict });
     return {
       outcome: { kind: 'stepped', applied: a.consumed.length, status: a.status },
@@ -447,7 +450,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
         consumed: a.consumed.map((e) => e.id),
         history: historyOf(a.effects),
         guard: openings,
-      }, stateLimit);
+      }, stateLimit, tokenLimit);
     } catch (err) {
       // too large: the step workers apply the events one by one and set the culprit aside
       if (err instanceof StepRaced || err instanceof StateTooLarge) return false;
@@ -604,9 +607,10 @@ export function createStepRunner(deps: StepDeps): StepRunner {
       else simple = false;
     }
     const ended = ENDED.has(state.status);
-    if (stateLimit > 0) {
+    if (stateLimit > 0 || tokenLimit > 0) {
       try {
-        checkStateSize(JSON.stringify(state), stateLimit);
+        checkTokenCount(state, tokenLimit);
+        if (stateLimit > 0) checkStateSize(JSON.stringify(state), stateLimit);
       } catch (err) {
         if (!(err instanceof StateTooLarge)) throw err;
         // the ordinary start: its step sets the start aside as an event_rejected incident, on a row that says why

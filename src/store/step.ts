@@ -62,14 +62,15 @@ async function readStepInput(db: Executor, id: string, limit: number, maxStateBy
 }
 
 /**
- * A step whose instance state would be larger than BATON_MAX_STATE_BYTES. A
+ * A step whose instance state would be over a limit: larger than
+ * BATON_MAX_STATE_BYTES, or with more tokens than BATON_MAX_TOKENS. A
  * RangeError, so the step runner treats it as poison: the event that made
  * the state grow is set aside as an `event_rejected` incident with this
  * message, and the stored state stays as it was.
  */
 export class StateTooLarge extends RangeError {
-  constructor(bytes: number, max: number) {
-    super(`the instance state would be ${bytes} bytes, more than the limit of ${max} (BATON_MAX_STATE_BYTES)`);
+  constructor(message: string) {
+    super(message);
     this.name = 'StateTooLarge';
   }
 }
@@ -79,7 +80,14 @@ export function checkStateSize(json: string, max: number): void {
   // a UTF-8 byte is at most 3 per UTF-16 unit: short texts need no count
   if (max <= 0 || json.length * 3 <= max) return;
   const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > max) throw new StateTooLarge(bytes, max);
+  if (bytes > max) throw new StateTooLarge(`the instance state would be ${bytes} bytes, more than the limit of ${max} (BATON_MAX_STATE_BYTES)`);
+}
+
+/** Throws StateTooLarge when the state has more than `max` live tokens (max > 0). */
+export function checkTokenCount(state: InstanceState, max: number): void {
+  if (max <= 0) return;
+  let n = 0;
+  for (const _ in state.tokens) if (++n > max) throw new StateTooLarge(`the instance would have more than ${max} live tokens (BATON_MAX_TOKENS)`);
 }
 
 export class StepRaced extends Error {
@@ -128,8 +136,11 @@ export async function commitStep(
   },
   /** BATON_MAX_STATE_BYTES: a larger serialized state throws StateTooLarge (0: no limit) */
   maxStateBytes = 0,
+  /** BATON_MAX_TOKENS: more live tokens throw StateTooLarge (0: no limit) */
+  maxTokens = 0,
 ): Promise<void> {
   if (s.history.length > BATCH_SPAN) throw new RangeError(`a step wrote ${s.history.length} history entries; at most ${BATCH_SPAN} fit in one batch`);
+  checkTokenCount(s.state, maxTokens);
   const stateJson = JSON.stringify(s.state);
   checkStateSize(stateJson, maxStateBytes);
   const g = s.guard;

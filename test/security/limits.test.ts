@@ -258,3 +258,29 @@ describe('reading huge variables', () => {
     expect(p.body).not.toHaveProperty('omittedVariables');
   });
 });
+
+describe('tokens per instance', () => {
+  let b: Baton;
+  const api = apiClient(() => b);
+  beforeAll(async () => {
+    b = await startEmbedded({ BATON_MAX_TOKENS: '20' });
+  });
+  afterAll(async () => {
+    await b?.close();
+  });
+
+  it('a step that would leave more than BATON_MAX_TOKENS live tokens sets its event aside; a smaller one runs', async () => {
+    const model = defs(
+      'fan-out',
+      `<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="each"/>
+       <bpmn:userTask id="each"><bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>n</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>`,
+    );
+    expect((await api.call('POST', '/v1/deployments', { files: [{ name: 'fan.bpmn', content: model }] })).status).toBe(201);
+    expect((await api.start('fan-out', { n: 5 })).status).toBe('waiting');
+    const big = await api.start('fan-out', { n: 30 });
+    const rejected = await api.until(big.id, 'error', 20_000).catch(async () => api.instance(big.id));
+    expect(rejected.incidents[0]).toMatchObject({ code: 'event_rejected' });
+    expect(rejected.incidents[0].message).toMatch(/more than 20 live tokens \(BATON_MAX_TOKENS\)/);
+    expect((await api.call('GET', `/v1/tasks?processInstanceId=${big.id}`)).body.items).toEqual([]);
+  });
+});
