@@ -157,7 +157,8 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       minTimerIntervalMs: config.minTimerIntervalMs,
       maxModelElements: config.maxModelElements,
       languages: config.python ? ['javascript', 'python'] : ['javascript'],
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
+      // distributed: user scripts that need a sandbox run on the step workers, never on the API's event loop
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, declineSandboxedScripts: config.mode === 'distributed', maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;

@@ -32,6 +32,7 @@ import type { DefinitionCache } from './definitions.js';
 import { emptyOutput, StepConflict, writeEffects, type EffectOutput } from './effects.js';
 import { describeDbError, isPoison, rejectEvent } from './poison.js';
 import { createStepLock } from './exclusive.js';
+import { hasSandboxedScripts } from './sandboxed.js';
 import { outcomesFirst, toEngineEvent } from './inbox-events.js';
 
 export interface StepDeps {
@@ -61,6 +62,14 @@ export interface StepDeps {
    * by a worker, not once per completion by the API. 0: no limit.
    */
   maxStateBytes?: number;
+  /**
+   * Leave models with scripts only a sandbox runs (sandboxed.ts) to the step
+   * workers: startNew and stepAccepted decline them, run answers 'deferred'
+   * (and rings a step worker). For the API's inline
+   * steps in distributed mode, so that user scripts never hold the API's
+   * event loop. Default false.
+   */
+  declineSandboxedScripts?: boolean;
   /** BATON_MAX_TOKENS: most live tokens of one instance; a step past it sets its event aside (event_rejected). Default 0: no limit */
   maxTokens?: number;
   /** BATON_STEP_SCRIPT_BUDGET_MS: total time the user code of one engine call may run (src/expressions/budget.ts). Absent or 0: no budget */
@@ -325,6 +334,8 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     const events = outcomesFirst(locked.events);
     if (events.length === 0) return { outcome: { kind: 'idle' }, more: false };
     if (!opts.ignoreAttempts && attemptsSpent(locked.events)) return { outcome: { kind: 'spent' }, more: false };
+    // the API's runner in distributed mode: a model with sandboxed scripts goes to a step worker, as a big instance does
+    if (deps.declineSandboxedScripts && hasSandboxedScripts(await deps.definitions.get(trx, row.definition_id))) return { outcome: { kind: 'deferred' }, more: false };
     const a = await applyInbox(trx, row, events, opts.inPlace, opts.countAttempt);
     // Only deferred events (suspended instance): nothing to write.
     if (a.consumed.length === 0) return { outcome: { kind: 'idle' }, more: false };
@@ -428,6 +439,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     if (events.length === 0 || events.length >= batchSize || attemptsSpent(read.events)) return false;
     if (!events.every((e) => OPTIMISTIC_KINDS.has(e.kind))) return false;
     const row = read.row;
+    if (deps.declineSandboxedScripts && hasSandboxedScripts(await deps.definitions.get(deps.db, row.definition_id))) return false;
     let a: Applied;
     try {
       a = await applyInbox(deps.db, row, events, true);
@@ -578,6 +590,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     graph: ProcessGraph,
     input: { variables: JsonObject; businessKey: string | null; onlyIfLatest?: boolean; requestId?: string; requestFingerprint?: string },
   ): Promise<{ instance: ProcessInstanceRow; inboxId: number } | 'stale' | null> {
+    if (deps.declineSandboxedScripts && hasSandboxedScripts(graph)) return null;
     const id = uuidv7();
     const log = deps.logger.child({ instanceId: id });
     let stepped: StepResult;

@@ -126,7 +126,7 @@ describe('quarantine of an event whose step keeps killing its process', () => {
     for (let round = 0; round < 8 && rejected === null; round++) {
       const w = await startWorker();
       for (let i = 0; i < 5; i++) healthy.push((await post('/v1/process-instances', { processKey: 'healthy', variables: { price: i, qty: 2 } })).id);
-      const seen = await eventually<Read | 'stepping'>(async () => (await incidentOf()) ?? ((await stepping()) ? 'stepping' : null), 20_000, 'a step of the poison, or its quarantine').catch(async (err: unknown) => {
+      const seen = await eventually<Read | 'stepping'>(async () => (await incidentOf()) ?? ((await stepping()) ? 'stepping' : null), 45_000, 'a step of the poison, or its quarantine').catch(async (err: unknown) => {
         const inbox = await client.query(`select i.kind, i.attempts, i.created_at, i.processed_at, p.status, p.state->'variables' as v, now() as now from ${iso.schema}.inbox i join ${iso.schema}.process_instance p on p.id = i.instance_id where instance_id = $1`, [poison.id]);
         throw new Error(`round ${round}: ${String(err)}; inbox ${JSON.stringify(inbox.rows)}; worker: ${w.output.join('').slice(-2000)}`);
       });
