@@ -158,7 +158,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
       maxModelElements: config.maxModelElements,
       languages: config.python ? ['javascript', 'python'] : ['javascript'],
       // distributed: user scripts that need a sandbox run on the step workers, never on the API's event loop
-      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, declineSandboxedScripts: config.mode === 'distributed', maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
+      ...(inline ? { inlineSteps: createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxStateBytes: 64 * 1024, declineSandboxedScripts: config.mode === 'distributed', maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, maxElementExecutions: config.maxStepElements, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs }) } : {}),
     });
 
     let scheduler: Scheduler | null = null;
@@ -168,7 +168,7 @@ export async function startBaton(config: Readonly<Config>, roles: Role[], opts: 
     }
 
     if (roles.includes('step')) {
-      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
+      const runner = createStepRunner({ db, transport, logger, ...languageDeps(), definitions, connectorTopics, maxCallDepth: config.maxCallDepth, maxStepAttempts: config.maxStepAttempts, stateLimitBytes: config.maxStateBytes, maxTokens: config.maxTokens, maxElementExecutions: config.maxStepElements, stepScriptBudgetMs: config.stepScriptBudgetMs, concurrentStatements: opened.kind === 'postgres', maxMultiInstances: config.maxMultiInstances, minTimerIntervalMs: config.minTimerIntervalMs });
       const consumer: Consumer = transport.consume<StepDoorbell>(
         STEP_QUEUE,
         async ({ instanceId, swept }, { redelivered }) => {

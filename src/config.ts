@@ -62,6 +62,8 @@ export interface Config {
   httpMaxPerHost: number;
   /** BATON_STEP_SCRIPT_BUDGET_MS: total time the scripts and expressions of one step may run (0: no budget) */
   stepScriptBudgetMs: number;
+  /** BATON_MAX_STEP_ELEMENTS: element executions one step may make (a loop without a wait state ends in step_limit) */
+  maxStepElements: number;
   /** BATON_MAX_TOKENS: most live tokens of one instance */
   maxTokens: number;
   /** BATON_MAX_STATE_BYTES: largest serialized state of one instance */
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     httpMaxPerHost: int(env, 'BATON_HTTP_MAX_PER_HOST', 4, 1, 10_000),
     // a 10,000-instance multi-instance has 10,001 tokens; tokens created by repeating boundary timers must stop somewhere
     maxTokens: int(env, 'BATON_MAX_TOKENS', 50_000, 10, 10_000_000),
+    maxStepElements: int(env, 'BATON_MAX_STEP_ELEMENTS', 10_000, 10, 10_000_000),
     maxStateBytes: int(env, 'BATON_MAX_STATE_BYTES', 64 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     // Each instance costs a token and a scope in the state: millions exhaust the heap (security review D1).
     maxMultiInstances: int(env, 'BATON_MAX_MI_INSTANCES', 10_000, 1, 1_000_000),

@@ -866,7 +866,7 @@ export class Run {
       this.incident(
         token,
         'step_limit',
-        `more than ${this.maxExecutions} element executions in one step: the model loops without reaching a wait state`,
+        `more than ${this.maxExecutions} element executions in one step (BATON_MAX_STEP_ELEMENTS): the model loops without reaching a wait state`,
       );
       return;
     }

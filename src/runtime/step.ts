@@ -70,6 +70,8 @@ export interface StepDeps {
    * event loop. Default false.
    */
   declineSandboxedScripts?: boolean;
+  /** BATON_MAX_STEP_ELEMENTS: element executions one engine call may make (EngineContext.maxElementExecutions) */
+  maxElementExecutions?: number;
   /** BATON_MAX_TOKENS: most live tokens of one instance; a step past it sets its event aside (event_rejected). Default 0: no limit */
   maxTokens?: number;
   /** BATON_STEP_SCRIPT_BUDGET_MS: total time the user code of one engine call may run (src/expressions/budget.ts). Absent or 0: no budget */
@@ -264,6 +266,7 @@ export function createStepRunner(deps: StepDeps): StepRunner {
   const budget = deps.stepScriptBudgetMs !== undefined && deps.stepScriptBudgetMs > 0 ? budgeted(deps.evaluators, deps.stepScriptBudgetMs) : null;
   const ctx: EngineContext = { now, newId: () => uuidv7(), evaluators: budget?.evaluators ?? deps.evaluators, ...(deps.maxCallDepth !== undefined ? { maxCallDepth: deps.maxCallDepth } : {}),
     ...(deps.maxMultiInstances !== undefined ? { maxMultiInstances: deps.maxMultiInstances } : {}),
+    ...(deps.maxElementExecutions !== undefined ? { maxElementExecutions: deps.maxElementExecutions } : {}),
     ...(deps.minTimerIntervalMs !== undefined ? { minTimerIntervalMs: deps.minTimerIntervalMs } : {}),
   };
   /**

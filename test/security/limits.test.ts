@@ -4,6 +4,7 @@
  * refused at deploy, naming the element; a multi-instance past
  * BATON_MAX_MI_INSTANCES is an incident, and the API goes on answering.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Baton } from '../../src/boot.js';
 import { apiClient, defs } from '../support/api.js';
@@ -282,5 +283,26 @@ describe('tokens per instance', () => {
     expect(rejected.incidents[0]).toMatchObject({ code: 'event_rejected' });
     expect(rejected.incidents[0].message).toMatch(/more than 20 live tokens \(BATON_MAX_TOKENS\)/);
     expect((await api.call('GET', `/v1/tasks?processInstanceId=${big.id}`)).body.items).toEqual([]);
+  });
+});
+
+describe('element executions per step', () => {
+  let b: Baton;
+  const api = apiClient(() => b);
+  beforeAll(async () => {
+    b = await startEmbedded({ BATON_MAX_STEP_ELEMENTS: '50' });
+  });
+  afterAll(async () => {
+    await b?.close();
+  });
+
+  it('a loop without a wait state ends in step_limit after BATON_MAX_STEP_ELEMENTS executions', async () => {
+    const content = readFileSync(new URL('../fixtures/step-limit-cycle.bpmn', import.meta.url), 'utf8');
+    const dep = await api.call('POST', '/v1/deployments', { files: [{ name: 'cycle.bpmn', content }] });
+    expect(dep.status).toBe(201);
+    const i = await api.start(dep.body.processes[0].key);
+    expect(i.status).toBe('error');
+    expect(i.incidents[0]).toMatchObject({ code: 'step_limit' });
+    expect(i.incidents[0].message).toMatch(/more than 50 element executions in one step \(BATON_MAX_STEP_ELEMENTS\)/);
   });
 });
