@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../../errors.js';
 import { ALLOWED_GLOBALS } from './bootstrap.js';
 import { entryArgs, openChannel, sandboxCalls } from '../channel.js';
-import { Lru } from '../lru.js';
+import { withFastPath } from '../fast-path.js';
 import { Kind, messageOf } from '../protocol.js';
-import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
-import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
+import { compileSimple, DEFER, runCondition, runExpression, runScript } from './simple.js';
+import type { Evaluator } from '../types.js';
 
 export interface EvaluatorOptions {
   /** CPU/wall-clock limit of one evaluation inside the sandbox, in milliseconds. Default 1000. */
@@ -119,49 +119,28 @@ export function createEvaluator(options: EvaluatorOptions = {}): SandboxEvaluato
   const { evaluate, guarded } = calls;
 
 
-  // The fast path (simple.ts): sources in its small grammar are evaluated
-  // here, the rest (and every case it is unsure of) in the sandbox.
-  const fast = options.fastPath ?? true;
-  const programs = new Lru<string, Program | false>(Math.max(cacheSize, 1));
-  function compiled(source: string, kind: 'expr' | 'script'): Program | null {
-    const key = kind + source;
-    const hit = programs.get(key);
-    if (hit !== undefined) return hit === false ? null : hit;
-    const p = compileSimple(source, kind);
-    programs.set(key, p ?? false);
-    return p;
-  }
-
   // Start the bridge and its sandbox process now: they warm up while the
   // caller does other things, and the first evaluation usually finds them
   // ready. If that fails, the first evaluation tries again and reports it.
   channel.warm();
 
+  // The fast path (simple.ts): sources in its small grammar are evaluated
+  // here, the rest (and every case it is unsure of) in the sandbox.
+  const { condition, expression, script } = withFastPath(
+    options.fastPath === false ? null : { defer: DEFER, compile: compileSimple, condition: runCondition, expression: runExpression, script: runScript },
+    cacheSize,
+    {
+      condition: (source, variables) => guarded(() => evaluate(Kind.Condition, source, variables) === 'T'),
+      expression: (source, variables) => guarded(() => JSON.parse(evaluate(Kind.Expression, source, variables).slice(1)) as Json),
+      script: (source, variables) => guarded(() => ({ assigned: JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as JsonObject })),
+      closed: () => calls.closed,
+    },
+  );
+
   return {
-    condition(expression: string, variables: JsonObject): boolean {
-      if (fast && !calls.closed && typeof expression === 'string') {
-        const p = compiled(expression, 'expr');
-        const r = p ? runCondition(p, variables) : DEFER;
-        if (r !== DEFER) return r;
-      }
-      return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
-    },
-    expression(expression: string, variables: JsonObject): Json {
-      if (fast && !calls.closed && typeof expression === 'string') {
-        const p = compiled(expression, 'expr');
-        const r = p ? runExpression(p, variables) : DEFER;
-        if (r !== DEFER) return r;
-      }
-      return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
-    },
-    script(source: string, variables: JsonObject): ScriptResult {
-      if (fast && !calls.closed && typeof source === 'string') {
-        const p = compiled(source, 'script');
-        const r = p ? runScript(p, variables) : DEFER;
-        if (r !== DEFER) return { assigned: r };
-      }
-      return guarded(() => ({ assigned: JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as JsonObject }));
-    },
+    condition,
+    expression,
+    script,
     close(): void {
       if (calls.closed) return;
       calls.close();

@@ -2,10 +2,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Json, JsonObject } from '../../errors.js';
 import { entryArgs, openChannel, sandboxCalls } from '../channel.js';
-import { Lru } from '../lru.js';
+import { withFastPath } from '../fast-path.js';
 import { Kind } from '../protocol.js';
-import { compileSimple, DEFER, runCondition, runExpression, runScript, type Program } from './simple.js';
-import { ExpressionError, type Evaluator, type ScriptResult } from '../types.js';
+import { compileSimple, DEFER, runCondition, runExpression, runScript } from './simple.js';
+import type { Evaluator, ScriptResult } from '../types.js';
 
 export interface PythonEvaluatorOptions {
   /** CPU/wall-clock limit of one evaluation, in milliseconds. Default 1000. */
@@ -109,50 +109,32 @@ export function createPythonEvaluator(options: PythonEvaluatorOptions = {}): Pyt
   // here, the rest (and every case it is unsure of) in the sandbox. The
   // sandbox walks a syntax tree with Python recursion before compiling it,
   // so the deepest tree the fast path takes follows the recursion limit.
-  const fast = options.fastPath ?? true;
   const maxDepth = Math.min(40, Math.floor((recursionLimit - 20) / 3)); // limit 50: 10 (the sandbox fails from ~16)
-  const programs = new Lru<string, Program | false>(cacheSize);
-  function compiled(source: string, kind: 'expr' | 'script'): Program | null {
-    const key = (kind === 'expr' ? 'e' : 's') + source;
-    const hit = programs.get(key);
-    if (hit !== undefined) return hit === false ? null : hit;
-    const p = compileSimple(source, kind, maxDepth);
-    programs.set(key, p ?? false);
-    return p;
-  }
+  const { condition, expression, script } = withFastPath(
+    options.fastPath === false
+      ? null
+      : { defer: DEFER, compile: (source: string, kind: 'expr' | 'script') => compileSimple(source, kind, maxDepth), condition: runCondition, expression: runExpression, script: runScript },
+    cacheSize,
+    {
+      condition: (source, variables) => guarded(() => evaluate(Kind.Condition, source, variables) === 'T'),
+      expression: (source, variables) => guarded(() => JSON.parse(evaluate(Kind.Expression, source, variables).slice(1)) as Json),
+      script: (source, variables) =>
+        guarded(() => {
+          const reply = JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as { a: JsonObject; d?: string[] };
+          const result: ScriptResult = { assigned: reply.a };
+          if (reply.d !== undefined && reply.d.length > 0) result.deleted = reply.d;
+          return result;
+        }),
+      closed: () => calls.closed,
+    },
+  );
 
   channel.warm();
 
   return {
-    condition(expression: string, variables: JsonObject): boolean {
-      if (fast && !calls.closed && typeof expression === 'string') {
-        const p = compiled(expression, 'expr');
-        const r = p ? runCondition(p, variables) : DEFER;
-        if (r !== DEFER) return r;
-      }
-      return guarded(() => evaluate(Kind.Condition, expression, variables) === 'T');
-    },
-    expression(expression: string, variables: JsonObject): Json {
-      if (fast && !calls.closed && typeof expression === 'string') {
-        const p = compiled(expression, 'expr');
-        const r = p ? runExpression(p, variables) : DEFER;
-        if (r !== DEFER) return r;
-      }
-      return guarded(() => JSON.parse(evaluate(Kind.Expression, expression, variables).slice(1)) as Json);
-    },
-    script(source: string, variables: JsonObject): ScriptResult {
-      if (fast && !calls.closed && typeof source === 'string') {
-        const p = compiled(source, 'script');
-        const r = p ? runScript(p, variables) : DEFER;
-        if (r !== DEFER) return { assigned: r };
-      }
-      return guarded(() => {
-        const reply = JSON.parse(evaluate(Kind.Script, source, variables).slice(1)) as { a: JsonObject; d?: string[] };
-        const result: ScriptResult = { assigned: reply.a };
-        if (reply.d !== undefined && reply.d.length > 0) result.deleted = reply.d;
-        return result;
-      });
-    },
+    condition,
+    expression,
+    script,
     close(): void {
       if (calls.closed) return;
       calls.close();
