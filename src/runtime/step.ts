@@ -748,26 +748,12 @@ export function createStepRunner(deps: StepDeps): StepRunner {
     stepAccepted,
     async run(instanceId, opts) {
       let last: StepOutcome = { kind: 'idle' };
-      if (opts?.suspect && maxStepAttempts > 0) {
-        const q = await suspectRound(instanceId);
-        if (q) {
-          last = q.outcome;
-          await ringAfterCommit(instanceId, q.out);
-          if (last.kind === 'locked') {
-            await stepQueue.add({ instanceId, swept: true }, { delayMs: 25 + Math.floor(Math.random() * 50) });
-            return last;
-          }
-          if (last.kind === 'deferred') {
-            await stepQueue.add({ instanceId });
-            return last;
-          }
-          if (!q.more && last.kind !== 'stepped') return last;
-        }
-      }
       // Bounded: a flood of events for one instance must not starve the others;
       // after a few rounds we ring again and go back to the queue.
       for (let i = 0; i < 5; i++) {
-        let r = await round(instanceId);
+        // after a possible crash, the first round is the quarantine's (its event alone, counted);
+        // when it finds nothing to do, or fails cleanly, the ordinary round runs
+        let r = (i === 0 && opts?.suspect && maxStepAttempts > 0 ? await suspectRound(instanceId) : null) ?? (await round(instanceId));
         // an event whose attempts are spent: counted once more, it is set aside (or, if another step took it meanwhile, nothing)
         if (r.outcome.kind === 'spent') r = (await suspectRound(instanceId)) ?? { outcome: { kind: 'idle' }, more: false, out: emptyOutput() };
         last = r.outcome;
